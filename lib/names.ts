@@ -1,0 +1,69 @@
+/**
+ * Names, ports, env vars and annotations that cross component boundaries
+ * (../shared/ARCHITECTURE.md, "Names and ports"). Change them here only.
+ */
+export const PREFIX = 'sidemesh.io/';
+
+export const LABEL_INJECT = 'sidemesh.io/inject';
+export const LABEL_INJECTED = 'sidemesh.io/injected';
+export const ANNOTATION_STATUS = 'sidemesh.io/status';
+export const ANNOTATION_SERVICE = 'sidemesh.io/service';
+export const ANNOTATION_PLUGIN = 'sidemesh.io/plugin';
+export const ANNOTATION_INBOUND_PORTS = 'sidemesh.io/inbound-ports';
+
+/** Plugin id when a pod names none. */
+export const DEFAULT_PLUGIN = 'mesh';
+
+/** Rainbond's plugin-config ConfigMap convention: labels plugin_id + service_alias, data key plugin-config. */
+export const CONFIGMAP_LABEL_PLUGIN = 'plugin_id';
+export const CONFIGMAP_LABEL_SERVICE = 'service_alias';
+export const CONFIGMAP_DATA_KEY = 'plugin-config';
+
+export const PORT_DISCOVER = 6100;
+export const PORT_ADMISSION = 8443;
+export const PORT_SIDECAR_ADMIN = 15000;
+export const PORT_SIDECAR_METRICS = 15090;
+export const PORT_DNS = 53;
+
+/** Inbound listen ports are allocated from this range (Rainbond's). */
+export const INBOUND_PORT_MIN = 65301;
+export const INBOUND_PORT_MAX = 65400;
+
+/** Outbound VIPs: one loopback address per Service, from this CIDR by default. */
+export const DEFAULT_VIP_CIDR = '127.128.0.0/16';
+
+export const DEFAULT_CLUSTER_DOMAIN = 'cluster.local';
+
+/** Env vars the webhook sets on the sidecar and the sidecar reads. */
+export const ENV = {
+  DISCOVER_URL: 'DISCOVER_URL',
+  NAMESPACE: 'NAMESPACE',
+  SERVICE_ALIAS: 'SERVICE_ALIAS',
+  PLUGIN_ID: 'PLUGIN_ID',
+  POD_NAME: 'POD_NAME',
+  POD_IP: 'POD_IP',
+} as const;
+
+/** Path of the workload document on discover: Rainbond's form. */
+export function resourcesPath(namespace: string, service: string, plugin: string): string {
+  return `/v1/resources/${encodeURIComponent(namespace)}/${encodeURIComponent(service)}/${encodeURIComponent(plugin)}`;
+}
+
+/** Parses `sidemesh.io/inbound-ports` ("8080=65301,9090=65302") into appPort → listenPort. */
+export function parseInboundPorts(text: string): Map<number, number> | { error: string } {
+  const out = new Map<number, number>();
+  for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const m = /^(\d{1,5})=(\d{1,5})$/.exec(part);
+    if (!m) return { error: `"${part}" is not appPort=listenPort` };
+    const app = Number(m[1]);
+    const listen = Number(m[2]);
+    if (app < 1 || app > 65535 || listen < 1 || listen > 65535) return { error: `"${part}" has a port out of range` };
+    if (out.has(app)) return { error: `app port ${app} is mapped twice` };
+    out.set(app, listen);
+  }
+  return out;
+}
+
+export function formatInboundPorts(map: ReadonlyMap<number, number>): string {
+  return [...map].sort((a, b) => a[0] - b[0]).map(([a, l]) => `${a}=${l}`).join(',');
+}
