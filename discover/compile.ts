@@ -1,0 +1,172 @@
+/**
+ * The compiler: (cluster view, workload, options) → the workload's ResourceDocument. Pure and
+ * deterministic: the same view gives byte-identical output (and so the same version) on every
+ * replica, whatever order the objects arrived in.
+ */
+import type { BasePort, BaseService, Cluster, ConfigProblem, DocumentStatus, Listener, ResourceDocument, ResourceSpec, WorkloadRef } from '../lib/contract.ts';
+import { canonicalJson, contentHash } from '../lib/hash.ts';
+import { ANNOTATION_INBOUND_PORTS } from '../lib/names.ts';
+import { portProtocol, serviceEndpoints, targetPorts } from './compile-endpoints.ts';
+import { buildRouteConfigs, domainOwners } from './compile-routes.ts';
+import type { HttpListenerRef, RoutedRule } from './compile-routes.ts';
+import { buildDns } from './compile-dns.ts';
+import type { ClusterView, ServiceView } from './model.ts';
+import { parsePluginConfig } from './plugin-config.ts';
+import type { ParsedService, PluginConfig } from './plugin-config.ts';
+import { DEFAULT_POLICY, parseOptions } from './plugin-options.ts';
+import type { ParsedOptions } from './plugin-options.ts';
+import { buildIndex, workloadKey } from './view-index.ts';
+import type { ViewIndex } from './view-index.ts';
+
+export interface CompileOptions {
+  clusterDomain: string;
+  /** `ip:port` resolvers for names outside the mesh. */
+  dnsUpstreams: string[];
+  dnsTtlSeconds: number;
+  /** `namespace/name` → VIP, from allocateVips over the whole view. */
+  vips: ReadonlyMap<string, string>;
+}
+
+export interface CompileInput {
+  view: ClusterView;
+  workload: WorkloadRef;
+  options: CompileOptions;
+  /** The last valid plugin config seen for this workload, used while the current one is invalid. */
+  lastGood?: PluginConfig;
+  /** Reuse one index across a batch of workloads; built on demand otherwise. */
+  index?: ViewIndex;
+}
+
+const HTTP_ENTRY_PROTOCOLS = new Set(['http', 'http2', 'h2c', 'grpc']);
+const DEFAULTS = parseOptions(null, '', []);
+
+export function outboundName(service: ServiceView, port: number): string {
+  return `outbound|${service.name}.${service.namespace}|${port}`;
+}
+
+function callable(s: ServiceView | undefined, vips: ReadonlyMap<string, string>): s is ServiceView {
+  // Headless Services have no single address to stand in for, ExternalName ones no endpoints: callers use cluster DNS.
+  return s !== undefined && !s.headless && s.type !== 'ExternalName' && vips.has(`${s.namespace}/${s.name}`);
+}
+
+/** The plugin config in force and the document status it implies. */
+function chooseConfig(input: CompileInput, idx: ViewIndex): { config?: PluginConfig; status: DocumentStatus } {
+  const { namespace, service, plugin } = input.workload;
+  const cm = idx.configs.get(workloadKey(namespace, service, plugin));
+  if (cm === undefined) return { status: { state: 'ok', errors: [], source: 'defaults' } };
+  const result =
+    cm.text === undefined
+      ? { ok: false as const, problems: [{ path: '$', message: `ConfigMap ${cm.name} has no plugin-config key` }] }
+      : parsePluginConfig(cm.text, namespace);
+  if (result.ok) return { config: result.config, status: { state: 'ok', errors: [], source: 'config' } };
+  return { config: input.lastGood, status: { state: 'invalid', errors: result.problems, source: input.lastGood ? 'last-good' : 'defaults' } };
+}
+
+export function compileDocument(input: CompileInput): ResourceDocument | undefined {
+  const { view, workload, options } = input;
+  const idx = input.index ?? buildIndex(view);
+  const { namespace, service, plugin } = workload;
+  const pods = idx.workloadPods.get(workloadKey(namespace, service, plugin)) ?? [];
+  const own = view.services.get(`${namespace}/${service}`);
+  if (pods.length === 0 && !idx.configs.has(workloadKey(namespace, service, plugin)) && own === undefined) return undefined;
+
+  const { config, status } = chooseConfig(input, idx);
+  const problems: ConfigProblem[] = [...status.errors];
+
+  // Outbound: the Services the workload may call, and per Service port the entry that configures it.
+  const entries = new Map<string, ParsedService>();
+  const targets = new Map<string, ServiceView>();
+  if (config !== undefined) {
+    for (const s of config.services) {
+      const svc = view.services.get(`${s.namespace}/${s.name}`);
+      if (!callable(svc, options.vips)) continue;
+      targets.set(`${svc.namespace}/${svc.name}`, svc);
+      const key = outboundName(svc, s.entry.port);
+      if (!entries.has(key)) entries.set(key, s);
+    }
+  } else {
+    for (const svc of idx.servicesByNamespace.get(namespace) ?? []) if (svc.name !== service && callable(svc, options.vips)) targets.set(`${svc.namespace}/${svc.name}`, svc);
+  }
+
+  const listeners: Listener[] = [];
+  const clusters: Cluster[] = [];
+  const httpListeners: HttpListenerRef[] = [];
+  const rules: RoutedRule[] = [];
+  const generated: BaseService[] = [];
+  const withListeners: ServiceView[] = [];
+  for (const svc of [...targets.values()].sort((a, b) => (`${a.namespace}/${a.name}` < `${b.namespace}/${b.name}` ? -1 : 1))) {
+    const vip = options.vips.get(`${svc.namespace}/${svc.name}`)!;
+    const ports = svc.ports.filter((p) => p.protocol === 'TCP').sort((a, b) => a.port - b.port);
+    if (ports.length > 0) withListeners.push(svc);
+    for (const p of ports) {
+      const name = outboundName(svc, p.port);
+      const entry = entries.get(name);
+      const protocol = portProtocol(p) === 'http' || HTTP_ENTRY_PROTOCOLS.has(entry?.entry.protocol.toLowerCase() ?? '') ? 'http' : 'tcp';
+      const dotted = `${svc.name}.${svc.namespace}`;
+      const opts: ParsedOptions = entry?.options ?? DEFAULTS;
+      listeners.push({ name, direction: 'outbound', address: vip, port: p.port, protocol, ...(protocol === 'http' ? { route: name } : { cluster: name }), service: dotted });
+      clusters.push({ name, direction: 'outbound', service: dotted, port: p.port, protocol, policy: opts.policy, endpoints: serviceEndpoints(idx, svc, p) });
+      if (protocol === 'http') httpListeners.push({ name, port: p.port });
+      const depend = svc.namespace === namespace ? svc.name : dotted;
+      generated.push({ service_alias: service, service_id: '', depend_service_alias: depend, depend_service_id: '', port: p.port, protocol, options: null });
+    }
+  }
+  for (const s of config?.services ?? []) {
+    const svc = targets.get(`${s.namespace}/${s.name}`);
+    if (svc !== undefined) rules.push({ cluster: outboundName(svc, s.entry.port), port: s.entry.port, route: s.options.route });
+  }
+  const routes = buildRouteConfigs(httpListeners, rules);
+  const owners = domainOwners(rules, new Set(clusters.map((c) => c.name)));
+  const vipOfCluster = new Map(listeners.map((l) => [l.name, l.address]));
+
+  // Inbound: the meshed pods' port map is what peers' endpoints were rewritten to, so it wins over base_ports.
+  const inbound = new Map<number, number>();
+  for (const { pod, inbound: map } of pods) {
+    if (!(map instanceof Map)) {
+      problems.push({ path: `pods/${pod.name}.annotations["${ANNOTATION_INBOUND_PORTS}"]`, message: map.error });
+      continue;
+    }
+    for (const [app, listen] of map) if (!inbound.has(app) && ![...inbound.values()].includes(listen)) inbound.set(app, listen);
+  }
+  const portEntries = new Map<number, { entry: BasePort; options: ParsedOptions }>();
+  for (const p of config?.ports ?? []) {
+    portEntries.set(p.entry.port, p);
+    if (!inbound.has(p.entry.port) && ![...inbound.values()].includes(p.entry.listen_port)) inbound.set(p.entry.port, p.entry.listen_port);
+  }
+  const ownTargets = own !== undefined ? targetPorts(idx, own) : new Map();
+  const basePorts: BasePort[] = [];
+  for (const [appPort, listenPort] of [...inbound].sort((a, b) => a[0] - b[0])) {
+    const servicePort = ownTargets.get(appPort) ?? own?.ports.find((p) => p.port === appPort && p.protocol === 'TCP');
+    const entry = portEntries.get(appPort);
+    const protocol = (servicePort !== undefined && portProtocol(servicePort) === 'http') || HTTP_ENTRY_PROTOCOLS.has(entry?.entry.protocol.toLowerCase() ?? '') ? 'http' : 'tcp';
+    const name = `inbound|${appPort}`;
+    listeners.push({ name, direction: 'inbound', address: '0.0.0.0', port: listenPort, protocol, cluster: name, appPort, service: `${service}.${namespace}` });
+    clusters.push({
+      name,
+      direction: 'inbound',
+      service: `${service}.${namespace}`,
+      port: appPort,
+      protocol,
+      policy: entry?.options.policy ?? DEFAULT_POLICY,
+      endpoints: [{ address: '127.0.0.1', port: appPort, ready: true, serving: true, terminating: false, meshed: false, weight: 1 }],
+    });
+    basePorts.push({ service_alias: service, service_id: '', port: appPort, listen_port: listenPort, protocol, options: null });
+  }
+
+  const spec: ResourceSpec = config?.spec ?? {
+    base_ports: basePorts.length > 0 ? basePorts : null,
+    base_services: generated.length > 0 ? generated : null,
+    base_normal: { options: null },
+  };
+  const byName = <T extends { name: string }>(a: T, b: T) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  const body: Omit<ResourceDocument, 'version'> = {
+    ...spec,
+    workload: { namespace, service, plugin },
+    status: { ...status, errors: problems },
+    listeners: listeners.sort(byName),
+    routes: routes.sort(byName),
+    clusters: clusters.sort(byName),
+    dns: buildDns({ namespace, options, services: withListeners, domains: [...owners].map(([domain, cluster]) => ({ domain, address: vipOfCluster.get(cluster)! })) }),
+  };
+  return { version: contentHash(canonicalJson(body)), ...body };
+}

@@ -1,0 +1,69 @@
+/**
+ * Lookups over a ClusterView that the compiler needs many times per batch. Built once per batch of
+ * changes (O(objects)), so compiling N workloads does not scan every slice N times.
+ */
+import { parseInboundPorts } from '../lib/names.ts';
+import type { ClusterView, EndpointSliceView, MeshedPodView, PluginConfigView, ServiceView } from './model.ts';
+
+export interface ParsedPod {
+  pod: MeshedPodView;
+  /** appPort → listenPort, or the parse error of the annotation. */
+  inbound: Map<number, number> | { error: string };
+}
+
+export interface ViewIndex {
+  /** `namespace/service` → its slices, sorted by name. */
+  slicesByService: Map<string, EndpointSliceView[]>;
+  /** `namespace/podName` and `namespace@ip` → the meshed pod. */
+  podsByName: Map<string, ParsedPod>;
+  podsByIp: Map<string, ParsedPod>;
+  /** `namespace/service/plugin` → the workload's meshed pods, sorted by name. */
+  workloadPods: Map<string, ParsedPod[]>;
+  /** `namespace/service/plugin` → the plugin ConfigMap (the first by name if several). */
+  configs: Map<string, PluginConfigView>;
+  /** namespace → its Services, sorted by name. */
+  servicesByNamespace: Map<string, ServiceView[]>;
+}
+
+export function workloadKey(namespace: string, service: string, plugin: string): string {
+  return `${namespace}/${service}/${plugin}`;
+}
+
+function byName<T extends { name: string }>(a: T, b: T): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+function push<T>(map: Map<string, T[]>, key: string, value: T): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
+export function buildIndex(view: ClusterView): ViewIndex {
+  const idx: ViewIndex = {
+    slicesByService: new Map(),
+    podsByName: new Map(),
+    podsByIp: new Map(),
+    workloadPods: new Map(),
+    configs: new Map(),
+    servicesByNamespace: new Map(),
+  };
+  for (const s of view.slices.values()) push(idx.slicesByService, `${s.namespace}/${s.serviceName}`, s);
+  for (const list of idx.slicesByService.values()) list.sort(byName);
+
+  for (const pod of view.pods.values()) {
+    const parsed: ParsedPod = { pod, inbound: parseInboundPorts(pod.inboundPorts) };
+    idx.podsByName.set(`${pod.namespace}/${pod.name}`, parsed);
+    if (pod.ip) idx.podsByIp.set(`${pod.namespace}@${pod.ip}`, parsed);
+    if (pod.service) push(idx.workloadPods, workloadKey(pod.namespace, pod.service, pod.plugin), parsed);
+  }
+  for (const list of idx.workloadPods.values()) list.sort((a, b) => byName(a.pod, b.pod));
+
+  for (const c of [...view.configs.values()].sort(byName)) {
+    const key = workloadKey(c.namespace, c.service, c.plugin);
+    if (!idx.configs.has(key)) idx.configs.set(key, c);
+  }
+  for (const s of view.services.values()) push(idx.servicesByNamespace, s.namespace, s);
+  for (const list of idx.servicesByNamespace.values()) list.sort(byName);
+  return idx;
+}

@@ -1,0 +1,164 @@
+import { describe, expect, it } from 'vitest';
+import { decodeDocument } from '../../lib/contract.ts';
+import type { ResourceDocument } from '../../lib/contract.ts';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { compileDocument } from '../../discover/compile.ts';
+import { parseMeshFile } from '../../discover/mesh-file.ts';
+import { parsePluginConfig } from '../../discover/plugin-config.ts';
+import { emptyView } from '../../discover/model.ts';
+import type { ClusterView } from '../../discover/model.ts';
+import { optionsFor, pod, service, slice, viewOf } from './fixtures.ts';
+
+const web = { namespace: 'shop', service: 'web', plugin: 'mesh' };
+
+function compile(view: ClusterView, workload = web, lastGood?: Parameters<typeof compileDocument>[0]['lastGood']): ResourceDocument {
+  const doc = compileDocument({ view, workload, options: optionsFor(view), lastGood });
+  if (!doc) throw new Error('no document');
+  return doc;
+}
+
+function baseView(configText?: string): ClusterView {
+  return viewOf({
+    services: [
+      service('shop', 'web', [{ port: 8080, name: 'http' }]),
+      service('shop', 'orders', [{ port: 8080, name: 'http' }]),
+      service('shop', 'billing', [{ port: 8080, name: 'http' }]),
+      service('shop', 'redis', [{ port: 6379, name: 'redis' }, { port: 53, name: 'dns', protocol: 'UDP' }]),
+    ],
+    slices: [
+      slice('shop', 'orders-a', 'orders', [{ name: 'http', port: 9000 }], [{ addresses: ['198.18.0.2'], podName: 'orders-0' }, { addresses: ['198.18.0.3'], podName: 'orders-1', ready: false, serving: true, terminating: true }]),
+      slice('shop', 'orders-b', 'orders', [{ name: 'http', port: 9000 }], [{ addresses: ['198.18.0.2'], podName: 'orders-0' }]),
+      slice('shop', 'billing-a', 'billing', [{ name: 'http', port: 8080 }], [{ addresses: ['198.18.0.9'] }]),
+      slice('shop', 'web-a', 'web', [{ name: 'http', port: 8081 }], [{ addresses: ['198.18.0.7'], podName: 'web-0' }]),
+    ],
+    pods: [pod('shop', 'web-0', 'web', '8081=65301', '198.18.0.7'), pod('shop', 'orders-0', 'orders', '9000=65301', '198.18.0.2')],
+    configs: configText === undefined ? [] : [{ namespace: 'shop', service: 'web', text: configText }],
+  });
+}
+
+const split = JSON.stringify({
+  base_services: [
+    { service_alias: 'web', depend_service_alias: 'orders', port: 8080, protocol: 'http', options: { Domains: 'api.example', Weight: '90' } },
+    { service_alias: 'web', depend_service_alias: 'billing', port: 8080, protocol: 'http', options: { Domains: 'api.example', Weight: 10 } },
+    { service_alias: 'web', depend_service_alias: 'billing', port: 8080, protocol: 'http', options: { Domains: 'api.example', Prefix: '/v2', Headers: 'x-a:1;x-b:2' } },
+  ],
+});
+
+describe('compileDocument', () => {
+  it('returns undefined for an unknown workload (404)', () => {
+    expect(compileDocument({ view: baseView(), workload: { namespace: 'nope', service: 'x', plugin: 'mesh' }, options: optionsFor(baseView()) })).toBeUndefined();
+  });
+
+  it('with no config, calls every other Service of its namespace, skipping UDP ports and itself', () => {
+    const doc = compile(baseView());
+    expect(doc.status).toEqual({ state: 'ok', errors: [], source: 'defaults' });
+    expect(doc.listeners.filter((l) => l.direction === 'outbound').map((l) => `${l.name} ${l.protocol}`)).toEqual([
+      'outbound|billing.shop|8080 http',
+      'outbound|orders.shop|8080 http',
+      'outbound|redis.shop|6379 tcp',
+    ]);
+    expect(doc.base_services?.map((s) => `${s.depend_service_alias}:${s.port}`)).toEqual(['billing:8080', 'orders:8080', 'redis:6379']);
+    expect(doc.base_ports).toEqual([{ service_alias: 'web', service_id: '', port: 8081, listen_port: 65301, protocol: 'http', options: null }]);
+  });
+
+  it('gives two dependencies on the same port separate VIPs', () => {
+    const doc = compile(baseView());
+    const [billing, orders] = doc.listeners.filter((l) => l.port === 8080 && l.direction === 'outbound');
+    expect(billing.address).not.toBe(orders.address);
+    expect(billing.address).toMatch(/^127\.128\./);
+  });
+
+  it('rewrites meshed endpoints to the inbound listen port and keeps un-meshed ones, merging slices and keeping terminating endpoints', () => {
+    const doc = compile(baseView());
+    const orders = doc.clusters.find((c) => c.name === 'outbound|orders.shop|8080')!;
+    expect(orders.endpoints).toEqual([
+      { address: '198.18.0.2', port: 65301, ready: true, serving: true, terminating: false, meshed: true, weight: 1, pod: 'orders-0' },
+      { address: '198.18.0.3', port: 9000, ready: false, serving: true, terminating: true, meshed: false, weight: 1, pod: 'orders-1' },
+    ]);
+    const billing = doc.clusters.find((c) => c.name === 'outbound|billing.shop|8080')!;
+    expect(billing.endpoints.map((e) => `${e.address}:${e.port}:${e.meshed}`)).toEqual(['198.18.0.9:8080:false']);
+  });
+
+  it('builds the inbound listener from the pod annotation with the protocol of its own Service port', () => {
+    const doc = compile(baseView());
+    expect(doc.listeners.find((l) => l.direction === 'inbound')).toEqual({ name: 'inbound|8081', direction: 'inbound', address: '0.0.0.0', port: 65301, protocol: 'http', cluster: 'inbound|8081', appPort: 8081, service: 'web.shop' });
+    expect(doc.clusters.find((c) => c.name === 'inbound|8081')!.endpoints).toEqual([{ address: '127.0.0.1', port: 8081, ready: true, serving: true, terminating: false, meshed: false, weight: 1 }]);
+  });
+
+  it('merges entries with equal Domains into one weighted route, orders more specific routes first, and ends with / to the own Service', () => {
+    const doc = compile(baseView(split));
+    expect(doc.status.source).toBe('config');
+    expect(doc.listeners.filter((l) => l.direction === 'outbound').map((l) => l.name)).toEqual(['outbound|billing.shop|8080', 'outbound|orders.shop|8080']);
+    const rc = doc.routes.find((r) => r.name === 'outbound|orders.shop|8080')!;
+    expect(rc.virtualHosts.map((v) => v.name)).toEqual(['api.example', '*']);
+    expect(rc.virtualHosts[0].routes).toEqual([
+      { match: { prefix: '/v2', headers: [{ name: 'x-a', value: '1' }, { name: 'x-b', value: '2' }] }, clusters: [{ cluster: 'outbound|billing.shop|8080', weight: 100 }] },
+      { match: { prefix: '/', headers: [] }, clusters: [{ cluster: 'outbound|billing.shop|8080', weight: 10 }, { cluster: 'outbound|orders.shop|8080', weight: 90 }] },
+    ]);
+    expect(rc.virtualHosts[1].routes).toEqual([{ match: { prefix: '/', headers: [] }, clusters: [{ cluster: 'outbound|orders.shop|8080', weight: 100 }] }]);
+    // The shared vhost is on billing's listener too (same port).
+    expect(doc.routes.find((r) => r.name === 'outbound|billing.shop|8080')!.virtualHosts[0].name).toBe('api.example');
+  });
+
+  it('turns Domains into DNS records for the first Service in sorted order; Service names win', () => {
+    const doc = compile(baseView(split));
+    const records = new Map(doc.dns.records.map((r) => [r.name, r.address]));
+    const billingVip = doc.listeners.find((l) => l.service === 'billing.shop')!.address;
+    expect(records.get('api.example')).toBe(billingVip);
+    expect(records.get('orders')).toBe(doc.listeners.find((l) => l.service === 'orders.shop')!.address);
+    expect([...records.keys()].filter((n) => n.startsWith('orders'))).toEqual(['orders', 'orders.shop', 'orders.shop.svc', 'orders.shop.svc.cluster.local']);
+    expect(doc.dns.searches).toEqual(['shop.svc.cluster.local', 'svc.cluster.local', 'cluster.local']);
+  });
+
+  it('serves an invalid config from the last good one, else from defaults, listing every problem', () => {
+    const bad = JSON.stringify({ base_services: [{ service_alias: 'web', depend_service_alias: 'orders', port: 8080, options: { Weight: 'x', LBPolicy: 'fastest' } }] });
+    const view = baseView(bad);
+    const fromDefaults = compile(view);
+    expect(fromDefaults.status.state).toBe('invalid');
+    expect(fromDefaults.status.source).toBe('defaults');
+    expect(fromDefaults.status.errors.map((e) => e.path)).toEqual(['$.base_services[0].options.LBPolicy', '$.base_services[0].options.Weight']);
+    const good = compileDocument({ view: baseView(split), workload: web, options: optionsFor(view) })!;
+    expect(good.status.state).toBe('ok');
+    const lastGood = parsePluginConfig(split, 'shop');
+    const fromLastGood = compile(view, web, lastGood.ok ? lastGood.config : undefined);
+    expect(fromLastGood.status).toMatchObject({ state: 'invalid', source: 'last-good' });
+    expect(fromLastGood.listeners.map((l) => l.name)).toEqual(good.listeners.map((l) => l.name));
+  });
+
+  it('is byte-identical for the same view built in a different order', () => {
+    const a = baseView(split);
+    const b = emptyView();
+    for (const k of ['services', 'slices', 'pods', 'configs'] as const) {
+      for (const [key, v] of [...(a[k] as Map<string, unknown>)].reverse()) (b[k] as Map<string, unknown>).set(key, v);
+    }
+    expect(JSON.stringify(compile(b))).toBe(JSON.stringify(compile(a)));
+    expect(compile(b).version).toMatch(/^[0-9a-f]{16}$/);
+  });
+
+  it('changes the version when an endpoint changes', () => {
+    const view = baseView();
+    const before = compile(view).version;
+    view.slices.get('shop/billing-a')!.endpoints.push({ addresses: ['198.18.0.10'] });
+    expect(compile(view).version).not.toBe(before);
+  });
+
+  it('skips headless and ExternalName Services', () => {
+    const view = baseView();
+    view.services.set('shop/h', service('shop', 'h', [{ port: 1 }], { headless: true }));
+    view.services.set('shop/e', service('shop', 'e', [{ port: 2 }], { type: 'ExternalName' }));
+    expect(compile(view).listeners.some((l) => l.service === 'h.shop' || l.service === 'e.shop')).toBe(false);
+  });
+
+  it('produces documents that pass decodeDocument, including the example mesh file', () => {
+    const mesh = parseMeshFile(readFileSync(join(import.meta.dirname, '../../examples/mesh.yaml'), 'utf8'), 'mesh.yaml');
+    const docs = [
+      compile(baseView()),
+      compile(baseView(split)),
+      compile(baseView('{not json')),
+      compileDocument({ view: mesh.view, workload: { namespace: 'demo', service: 'web', plugin: 'mesh' }, options: optionsFor(mesh.view) })!,
+    ];
+    for (const d of docs) expect(() => decodeDocument(JSON.parse(JSON.stringify(d)))).not.toThrow();
+    expect(docs[3].status.state).toBe('ok');
+  });
+});
