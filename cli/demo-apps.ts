@@ -4,6 +4,8 @@
  */
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
+import type { ClusterView } from '../discover/model.ts';
+import type { Logger } from '../lib/log.ts';
 
 export interface DemoApp {
   readonly kind: 'http' | 'tcp';
@@ -60,4 +62,37 @@ function closeServer(server: HttpServer | TcpServer): Promise<void> {
     if ('closeAllConnections' in server) server.closeAllConnections();
     server.close(() => resolve());
   });
+}
+
+/**
+ * Starts a demo app behind every loopback endpoint of the view: the HTTP app for HTTP ports, the
+ * echo server for the rest. An endpoint whose port is taken is reported and skipped (whatever
+ * already listens there answers instead).
+ */
+export async function startDemoApps(view: ClusterView, logger: Logger): Promise<DemoApp[]> {
+  const starts: Promise<DemoApp | undefined>[] = [];
+  const seen = new Set<string>();
+  for (const slice of view.slices.values()) {
+    const service = view.services.get(`${slice.namespace}/${slice.serviceName}`);
+    for (const port of slice.ports) {
+      const appProtocol = service?.ports.find((p) => p.name === port.name)?.appProtocol ?? port.appProtocol ?? '';
+      const http = /^(http|h2c|kubernetes\.io\/h2c)/.test(appProtocol);
+      for (const ep of slice.endpoints) {
+        for (const address of ep.addresses) {
+          const key = `${address}:${port.port}`;
+          if (!address.startsWith('127.') || seen.has(key)) continue;
+          seen.add(key);
+          const instance = ep.podName ?? key;
+          const start = http ? startHttpDemo(slice.serviceName, instance, address, port.port) : startTcpEcho(address, port.port);
+          starts.push(
+            start.catch((err: NodeJS.ErrnoException) => {
+              logger.warn('demo app not started', { endpoint: key, service: slice.serviceName, code: err.code, reason: err.message });
+              return undefined;
+            }),
+          );
+        }
+      }
+    }
+  }
+  return (await Promise.all(starts)).filter((a): a is DemoApp => a !== undefined);
 }

@@ -40,6 +40,7 @@ export class FileSource implements ClusterSource {
   #state: SourceState['state'] = 'stopped';
   #synced = false;
   #reloading: Promise<void> = Promise.resolve();
+  #starting: Promise<void> | undefined;
 
   constructor(options: FileSourceOptions) {
     this.#o = { pollMs: 2000, debounceMs: 50, clock: systemClock, ...options };
@@ -50,8 +51,15 @@ export class FileSource implements ClusterSource {
     return this.#settings;
   }
 
-  /** Reads the file once; throws MeshFileError when it is unreadable or invalid (bad start-up config). */
-  async start(): Promise<void> {
+  /**
+   * Reads the file once; throws MeshFileError when it is unreadable or invalid (bad start-up config).
+   * Idempotent: callers that need the file's settings before handing the source on start it early.
+   */
+  start(): Promise<void> {
+    return (this.#starting ??= this.#start());
+  }
+
+  async #start(): Promise<void> {
     let text: string;
     try {
       text = await readFile(this.#o.file, 'utf8');

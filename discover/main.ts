@@ -68,7 +68,7 @@ export async function main(args: string[], env: Env): Promise<number> {
     if (flags.file !== undefined) {
       const file = new FileSource({ file: flags.file, logger, clock: systemClock });
       source = file;
-      // The file is read by start(); peek now so its clusterDomain/dns override the environment's.
+      // Start now (start() is idempotent) so the file's clusterDomain/dns override the environment's.
       await file.start();
       settings = file.settings;
     } else {
@@ -84,7 +84,7 @@ export async function main(args: string[], env: Env): Promise<number> {
   let running;
   try {
     running = await startDiscover({
-      source: flags.file !== undefined ? startedOnce(source) : source,
+      source,
       host: config.host,
       port: config.port,
       logger,
@@ -119,16 +119,5 @@ export async function main(args: string[], env: Env): Promise<number> {
     const onInt = () => stop('SIGINT');
     process.on('SIGTERM', onTerm);
     process.on('SIGINT', onInt);
-  });
-}
-
-/** The file source was started early to read its settings; make the app's start() a no-op. */
-function startedOnce(source: ClusterSource): ClusterSource {
-  return new Proxy(source, {
-    get(target, prop, receiver) {
-      if (prop === 'start') return () => Promise.resolve();
-      const v = Reflect.get(target, prop, receiver);
-      return typeof v === 'function' ? v.bind(target) : v;
-    },
   });
 }

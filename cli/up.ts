@@ -1,0 +1,228 @@
+/**
+ * `sidemesh up`: a whole mesh on one machine from a mesh file, no Kubernetes, no root. One process
+ * runs discover on the file (watched: edits change routing live), the demo apps behind the file's
+ * loopback endpoints, and a sidecar with its DNS responder for one workload. It then prints what
+ * to try. Ctrl-C drains and stops everything.
+ *
+ * This is a composition root above the parts (like bin/): it may import each of them.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startDiscover, type RunningDiscover } from '../discover/app.ts';
+import { FileSource } from '../discover/file-source.ts';
+import { DnsServer } from '../dns/server.ts';
+import type { Env } from '../lib/env.ts';
+import type { ResourceDocument } from '../lib/contract.ts';
+import { createLogger, isLogLevel } from '../lib/log.ts';
+import { DEFAULT_CLUSTER_DOMAIN, DEFAULT_VIP_CIDR, resourcesPath } from '../lib/names.ts';
+import { loadSidecarConfig } from '../sidecar/config.ts';
+import { Sidecar } from '../sidecar/sidecar.ts';
+import { startDemoApps, type DemoApp } from './demo-apps.ts';
+import { tryLines } from './up-banner.ts';
+
+const root = resolve(dirname(new URL(import.meta.url).pathname), '..');
+
+export const usage = `usage: sidemesh up [options]
+
+Runs a whole mesh on this machine from a mesh file (no Kubernetes, no root): discover on the file,
+demo HTTP and TCP apps behind its 127.0.0.1 endpoints, and a sidecar with its DNS responder for one
+workload. Edit the file while it runs: routing changes live. Ctrl-C stops everything.
+
+options:
+  --file <mesh.yaml>        the mesh (default: examples/mesh.yaml; format: docs/discover.md)
+  --workload <ns/service>   the workload the sidecar runs for (default: the file's first workload)
+  --discover-port <port>    discover's HTTP API on 127.0.0.1 (default 6100)
+  --dns-port <port>         the sidecar's DNS responder on 127.0.0.1 (default 15053)
+  --admin-port <port>       the sidecar's admin API on 127.0.0.1 (default 15000)
+  --metrics-port <port>     the sidecar's Prometheus metrics on 127.0.0.1 (default 15090)
+  --no-demo                 do not start the demo apps (your own servers answer the endpoints)
+  --verbose                 JSON logs at info level on stderr (default: warnings only)
+
+env: LOG_LEVEL overrides the log level.
+`;
+
+interface UpFlags {
+  file: string;
+  workload?: string;
+  discoverPort: number;
+  dnsPort: number;
+  adminPort: number;
+  metricsPort: number;
+  demo: boolean;
+  verbose: boolean;
+}
+
+function parseFlags(args: string[]): UpFlags {
+  const { values } = parseArgs({
+    args,
+    options: {
+      file: { type: 'string' },
+      workload: { type: 'string' },
+      'discover-port': { type: 'string' },
+      'dns-port': { type: 'string' },
+      'admin-port': { type: 'string' },
+      'metrics-port': { type: 'string' },
+      'no-demo': { type: 'boolean' },
+      verbose: { type: 'boolean' },
+    },
+    strict: true,
+  });
+  const port = (name: string, v: string | undefined, fallback: number) => {
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`--${name} must be a port (0-65535), got ${JSON.stringify(v)}`);
+    return n;
+  };
+  return {
+    file: resolve(values.file ?? join(root, 'examples', 'mesh.yaml')),
+    workload: values.workload,
+    discoverPort: port('discover-port', values['discover-port'], 6100),
+    dnsPort: port('dns-port', values['dns-port'], 15053),
+    adminPort: port('admin-port', values['admin-port'], 15000),
+    metricsPort: port('metrics-port', values['metrics-port'], 15090),
+    demo: !values['no-demo'],
+    verbose: values.verbose ?? false,
+  };
+}
+
+/** Linux routes all of 127/8 to loopback; macOS only 127.0.0.1 unless aliases are added. */
+function canBindVip(address: string): Promise<boolean> {
+  return new Promise((done) => {
+    const s = createServer();
+    s.once('error', () => done(false));
+    s.listen(0, address, () => s.close(() => done(true)));
+  });
+}
+
+export async function main(args: string[], env: Env): Promise<number> {
+  let flags: UpFlags;
+  try {
+    flags = parseFlags(args);
+  } catch (err) {
+    process.stderr.write(`sidemesh up: ${(err as Error).message}\n\n${usage}`);
+    return 2;
+  }
+  const level = env.LOG_LEVEL !== undefined && isLogLevel(env.LOG_LEVEL) ? env.LOG_LEVEL : flags.verbose ? 'info' : 'warn';
+  const logger = createLogger({ component: 'up' }, { level });
+  const out = (s: string) => process.stdout.write(s);
+
+  const vipProbe = DEFAULT_VIP_CIDR.replace(/\.0\/\d+$/, '.1');
+  if (!(await canBindVip(vipProbe))) {
+    process.stderr.write(
+      `sidemesh up: cannot bind ${vipProbe}: this system does not route all of 127.0.0.0/8 to loopback (macOS).\n` +
+        `Add the VIPs as loopback aliases first, e.g.: for i in $(seq 1 254); do sudo ifconfig lo0 alias 127.128.0.$i up; done\n`,
+    );
+    return 1;
+  }
+
+  const stack: { name: string; close: () => Promise<void> }[] = [];
+  const stopAll = async () => {
+    for (const item of stack.reverse()) {
+      await item.close().catch((err: unknown) => logger.warn('stop failed', { part: item.name, err }));
+    }
+  };
+
+  try {
+    const source = new FileSource({ file: flags.file, logger: logger.child({ part: 'discover' }) });
+    await source.start();
+    const settings = source.settings;
+    const workload = pickWorkload(source, flags.workload);
+
+    if (flags.demo) {
+      const apps: DemoApp[] = await startDemoApps(source.view, logger);
+      stack.push({ name: 'demo apps', close: () => Promise.all(apps.map((a) => a.close())).then(() => undefined) });
+    }
+
+    const discover: RunningDiscover = await startDiscover({
+      source,
+      host: '127.0.0.1',
+      port: flags.discoverPort,
+      logger: logger.child({ part: 'discover' }),
+      clusterDomain: settings.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN,
+      dnsUpstreams: settings.dnsUpstreams ?? [],
+      dnsTtlSeconds: settings.dnsTtlSeconds ?? 5,
+      vipCidr: DEFAULT_VIP_CIDR,
+      maxWaitMs: 60_000,
+      debounceMs: 10,
+    });
+    stack.push({ name: 'discover', close: () => discover.close() });
+
+    const cacheDir = await mkdtemp(join(tmpdir(), 'sidemesh-up-'));
+    stack.push({ name: 'cache dir', close: () => rm(cacheDir, { recursive: true, force: true }) });
+    const discoverUrl = discover.url + resourcesPath(workload.namespace, workload.service, workload.plugin);
+    const config = loadSidecarConfig({
+      DISCOVER_URL: discoverUrl,
+      POD_NAME: `${workload.service}-up`,
+      POD_IP: '127.0.0.1',
+      SIDEMESH_ADMIN_ADDR: `127.0.0.1:${flags.adminPort}`,
+      SIDEMESH_METRICS_ADDR: `127.0.0.1:${flags.metricsPort}`,
+      SIDEMESH_CACHE_DIR: cacheDir,
+      SIDEMESH_DNS_ENABLED: 'false',
+      SIDEMESH_DRAIN_GRACE_PERIOD: '2s',
+      LOG_LEVEL: level,
+    });
+
+    let dns: DnsServer | undefined;
+    let announced = false;
+    let stopRequested: () => void = () => {};
+    const stopped = new Promise<void>((r) => (stopRequested = r));
+    const onApplied = (doc: ResourceDocument) => {
+      dns?.update(doc.dns);
+      if (!announced) {
+        announced = true;
+        out(banner(doc, flags, discoverUrl, discover.url));
+      }
+    };
+    const sidecar = new Sidecar({ config, log: logger.child({ part: 'sidecar' }), onDocumentApplied: onApplied, onQuit: () => stopRequested() });
+    dns = new DnsServer({ host: '127.0.0.1', port: flags.dnsPort, logger: logger.child({ part: 'dns' }), registry: sidecar.metrics.registry });
+    await dns.start();
+    const dnsServer = dns;
+    stack.push({ name: 'dns', close: () => dnsServer.close() });
+    stack.push({ name: 'sidecar', close: () => sidecar.close() });
+    await sidecar.start();
+    if (sidecar.applied !== undefined) onApplied(sidecar.applied);
+
+    const onSignal = () => stopRequested();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    await stopped;
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    out('\nsidemesh up: stopping (draining in-flight requests)…\n');
+    await stopAll();
+    return 0;
+  } catch (err) {
+    process.stderr.write(`sidemesh up: ${(err as Error).message}\n`);
+    await stopAll();
+    return 1;
+  }
+}
+
+function pickWorkload(source: FileSource, wanted: string | undefined): { namespace: string; service: string; plugin: string } {
+  const pods = [...source.view.pods.values()].filter((p) => p.service !== undefined);
+  if (wanted !== undefined) {
+    const [namespace, service] = wanted.includes('/') ? wanted.split('/', 2) : ['default', wanted];
+    const pod = pods.find((p) => p.namespace === namespace && p.service === service);
+    return { namespace, service, plugin: pod?.plugin ?? 'mesh' };
+  }
+  const first = pods.sort((a, b) => `${a.namespace}/${a.service}`.localeCompare(`${b.namespace}/${b.service}`))[0];
+  if (first === undefined) throw new Error('the mesh file has no workloads: add one under `workloads:` or pass --workload ns/service');
+  return { namespace: first.namespace, service: first.service!, plugin: first.plugin };
+}
+
+function banner(doc: ResourceDocument, flags: UpFlags, discoverUrl: string, discoverBase: string): string {
+  const lines = tryLines(doc, { dnsPort: flags.dnsPort, metricsPort: flags.metricsPort, adminPort: flags.adminPort, discoverUrl, discoverBase });
+  const w = doc.workload;
+  return `
+sidemesh is up: discover on ${discoverBase}, and a sidecar for ${w.namespace}/${w.service} with its DNS on 127.0.0.1:${flags.dnsPort}.
+
+Try:
+${lines.map((l) => `  ${l}`).join('\n')}
+
+Edit ${flags.file} while this runs: routing changes live. Ctrl-C stops everything.
+`;
+}
+
