@@ -1,0 +1,155 @@
+/**
+ * A TCP listener (outbound on a VIP, or inbound in front of the app): per connection, pick an
+ * endpoint, connect with the cluster's timeout, then pipe bytes both ways, byte-exact.
+ *
+ * - The client socket is accepted paused, so no byte is read before an upstream is connected: a
+ *   connect failure can go to another endpoint (up to `max(1, retry.attempts)` more) safely.
+ * - Half-close: both sockets allow half-open, and `pipe` ends the other side on EOF, so a client's
+ *   FIN reaches the upstream while the upstream may keep answering (and the reverse).
+ * - Backpressure: `pipe` pauses the faster side when the slower one's buffer is full.
+ * - An upstream reset is passed on as a reset (RST), not a clean close, so the client can tell.
+ * - Failures with no response channel (no endpoint, refused, breaker open) reset the client; inbound
+ *   with the app not listening likewise, counted as `app_unavailable`.
+ */
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import type { Listener } from '../lib/contract.ts';
+import type { EndpointState } from './balancer/endpoint-state.ts';
+import { ListenerBindError } from './errors.ts';
+import type { SidecarMetrics } from './metrics.ts';
+import { resetConnection } from './proxy-error.ts';
+import type { UpstreamCluster } from './upstream-cluster.ts';
+
+export interface TcpListenerState {
+  readonly listener: Listener;
+  readonly cluster: UpstreamCluster;
+}
+
+export class TcpListener {
+  state: TcpListenerState;
+  readonly #server: Server;
+  readonly #metrics: SidecarMetrics;
+  readonly #sockets = new Set<Socket>();
+  #closing: Promise<void> | undefined;
+
+  constructor(state: TcpListenerState, metrics: SidecarMetrics) {
+    this.state = state;
+    this.#metrics = metrics;
+    this.#server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => this.#onConnection(socket));
+  }
+
+  get name(): string {
+    return this.state.listener.name;
+  }
+
+  get connections(): number {
+    return this.#sockets.size;
+  }
+
+  listen(): Promise<void> {
+    const { name, address, port } = this.state.listener;
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(new ListenerBindError(name, address, port, err));
+      this.#server.once('error', onError);
+      this.#server.listen({ host: address, port, exclusive: true }, () => {
+        this.#server.off('error', onError);
+        resolve();
+      });
+    });
+  }
+
+  /** Stops accepting; open connections may run for `graceMs`, then are cut. Idempotent. */
+  close(graceMs: number): Promise<void> {
+    this.#closing ??= new Promise<void>((resolve) => {
+      if (this.#server.listening) this.#server.close();
+      const done = () => {
+        clearInterval(poll);
+        clearTimeout(cut);
+        resolve();
+      };
+      const poll = setInterval(() => this.#sockets.size === 0 && done(), 50);
+      const cut = setTimeout(() => {
+        for (const s of this.#sockets) s.destroy();
+        done();
+      }, graceMs);
+      if (this.#sockets.size === 0) done();
+    });
+    return this.#closing;
+  }
+
+  #onConnection(client: Socket): void {
+    const up = this.state.cluster;
+    const traffic = up.traffic;
+    this.#sockets.add(client);
+    traffic.tcpOpened.inc();
+    client.once('close', () => {
+      this.#sockets.delete(client);
+      traffic.tcpClosed.inc();
+    });
+    client.on('error', () => undefined);
+    const b = up.balancer;
+    if (!b.tryAcquireConnection()) return resetConnection(client, 'overflow', this.#metrics);
+    client.once('close', () => b.releaseConnection());
+    const hashKey = up.policy.hashOn?.kind === 'source' ? client.remoteAddress : undefined;
+    const tries = Math.max(1, up.policy.retry.attempts);
+    let tried: Set<string> | undefined;
+
+    const attempt = (n: number): void => {
+      if (client.destroyed) return;
+      const ep = b.pick(tried !== undefined ? { hashKey, exclude: tried } : hashKey !== undefined ? { hashKey } : undefined);
+      if (ep === undefined) return resetConnection(client, 'no_healthy_upstream', this.#metrics);
+      b.onStart(ep);
+      const upstream = connect({ host: ep.address, port: ep.port, allowHalfOpen: true, noDelay: true });
+      const timer = setTimeout(() => upstream.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), up.policy.connectTimeoutMs);
+      const onConnectError = () => {
+        clearTimeout(timer);
+        b.onEnd(ep);
+        b.onFailure(ep, 'connect');
+        if (n < tries && !client.destroyed) {
+          (tried ??= new Set()).add(ep.key);
+          traffic.retries.inc();
+          return attempt(n + 1);
+        }
+        resetConnection(client, up.direction === 'inbound' ? 'app_unavailable' : 'connect_failure', this.#metrics);
+      };
+      upstream.once('error', onConnectError);
+      // The client gave up while we were connecting.
+      const onClientGone = () => upstream.destroy();
+      client.once('close', onClientGone);
+      upstream.once('connect', () => {
+        clearTimeout(timer);
+        upstream.off('error', onConnectError);
+        client.off('close', onClientGone);
+        b.onSuccess(ep);
+        this.#splice(client, upstream, ep, up);
+      });
+    };
+    attempt(0);
+  }
+
+  #splice(client: Socket, upstream: Socket, ep: EndpointState, up: UpstreamCluster): void {
+    const traffic = up.traffic;
+    const idle = up.policy.idleTimeoutMs;
+    if (idle > 0) {
+      client.setTimeout(idle, () => client.destroy());
+      upstream.setTimeout(idle, () => upstream.destroy());
+    }
+    client.on('data', (c: Buffer) => traffic.tcpReceived.inc(c.length));
+    upstream.on('data', (c: Buffer) => traffic.tcpSent.inc(c.length));
+    upstream.on('error', () => {
+      if (!client.destroyed) client.resetAndDestroy();
+    });
+    client.on('error', () => {
+      if (!upstream.destroyed) upstream.resetAndDestroy();
+    });
+    upstream.once('close', () => {
+      up.balancer.onEnd(ep);
+      if (!client.destroyed) client.destroySoon();
+    });
+    client.once('close', () => {
+      if (!upstream.destroyed) upstream.destroySoon();
+    });
+    client.pipe(upstream);
+    upstream.pipe(client);
+    client.resume();
+  }
+}

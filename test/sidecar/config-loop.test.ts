@@ -1,0 +1,146 @@
+import { createServer } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Sidecar } from '../../sidecar/sidecar.ts';
+import { admin, cluster, document, ep, FakeDiscover, get, httpListener, metricsText, sidecarEnv, startSidecar, startUpstream, waitFor, type Upstream } from './helpers.ts';
+
+// VIPs of this file: 127.132.0.x.
+const VIP = '127.132.0.1';
+
+describe('config loop and applier', () => {
+  const cleanup: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    for (const c of cleanup.splice(0).reverse()) await c();
+  });
+
+  async function upstreams(...names: string[]): Promise<Upstream[]> {
+    const ups = await Promise.all(names.map((n) => startUpstream(n)));
+    cleanup.push(() => Promise.all(ups.map((u) => u.close())));
+    return ups;
+  }
+
+  async function sidecarOn(discover: FakeDiscover, env: Record<string, string> = {}): Promise<Sidecar> {
+    const s = await startSidecar(sidecarEnv(discover, env));
+    cleanup.push(() => s.close(200));
+    return s;
+  }
+
+  it('is not ready until a document is applied, then follows changes by long-poll', async () => {
+    const discover = new FakeDiscover();
+    // A port with nobody on it yet: discover "comes up" later on exactly this port.
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    discover.port = (probe.address() as { port: number }).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const sidecar = await sidecarOn(discover);
+    expect((await admin(sidecar, '/ready')).status).toBe(503);
+    expect((await admin(sidecar, '/healthz')).status).toBe(200);
+    expect((await admin(sidecar, '/config')).status).toBe(404);
+    const [a, b] = await upstreams('a', 'b');
+    const v1 = document({ listeners: [httpListener(VIP, 8080, 'orders')], clusters: [cluster('orders', [ep(a.port)])] });
+    discover.set(v1);
+    await discover.start(discover.port);
+    cleanup.push(() => discover.stop());
+    await waitFor(async () => (await admin(sidecar, '/ready')).status === 200, 8000);
+    expect(JSON.parse((await admin(sidecar, '/config')).text).version).toBe(v1.version);
+    expect((await get(`http://${VIP}:8080/`)).text).toBe('a');
+    const v2 = document({ listeners: [httpListener(VIP, 8080, 'orders')], clusters: [cluster('orders', [ep(b.port)])] });
+    discover.set(v2);
+    await waitFor(() => sidecar.applied?.version === v2.version);
+    expect((await get(`http://${VIP}:8080/`)).text).toBe('b');
+    expect(await metricsText(sidecar)).toContain(`sidemesh_config_version_info{version="${v2.version}"} 1`);
+  });
+
+  it('loses no request while endpoints and listeners change under load', async () => {
+    const discover = await new FakeDiscover().start();
+    cleanup.push(() => discover.stop());
+    const [a, b, c] = await upstreams('a', 'b', 'c');
+    const docs = [
+      document({ listeners: [httpListener(VIP, 8081, 'orders')], clusters: [cluster('orders', [ep(a.port), ep(b.port)])] }),
+      document({ listeners: [httpListener(VIP, 8081, 'orders'), httpListener(VIP, 8082, 'orders')], clusters: [cluster('orders', [ep(b.port), ep(c.port)])] }),
+      document({
+        listeners: [httpListener(VIP, 8081, 'other', { name: 'renamed' })],
+        clusters: [cluster('orders', [ep(c.port)]), cluster('other', [ep(a.port), ep(c.port)], { policy: cluster('x', []).policy })],
+      }),
+      document({ listeners: [httpListener(VIP, 8081, 'orders')], clusters: [cluster('orders', [ep(a.port, { weight: 2 }), ep(b.port)])] }),
+    ];
+    discover.set(docs[0]);
+    const sidecar = await sidecarOn(discover);
+    await waitFor(() => sidecar.applied?.version === docs[0].version);
+    let stop = false;
+    const statuses: number[] = [];
+    const worker = async () => {
+      while (!stop) statuses.push((await get(`http://${VIP}:8081/slow?ms=5`)).status);
+    };
+    const load = Promise.all(Array.from({ length: 16 }, worker));
+    for (const doc of [...docs.slice(1), docs[0], docs[2]]) {
+      await new Promise((r) => setTimeout(r, 150));
+      discover.set(doc);
+      await waitFor(() => sidecar.applied?.version === doc.version);
+    }
+    await new Promise((r) => setTimeout(r, 150));
+    stop = true;
+    await load;
+    expect(statuses.length).toBeGreaterThan(100);
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+  });
+
+  it('keeps serving the last good document when discover goes away, and a restart serves it from the disk cache', async () => {
+    const discover = await new FakeDiscover().start();
+    const [a] = await upstreams('a');
+    const doc = document({ listeners: [httpListener(VIP, 8083, 'orders')], clusters: [cluster('orders', [ep(a.port)])] });
+    discover.set(doc);
+    const env = sidecarEnv(discover);
+    const first = await startSidecar(env);
+    await waitFor(() => first.applied?.version === doc.version);
+    await discover.stop();
+    await new Promise((r) => setTimeout(r, 400));
+    expect((await get(`http://${VIP}:8083/`)).text).toBe('a');
+    expect(await metricsText(first)).toMatch(/sidemesh_discover_poll_errors_total [1-9]/);
+    await first.close(200);
+
+    const second = await startSidecar(env);
+    cleanup.push(() => second.close(200));
+    // No discover at all: ready and serving from the cache right after start().
+    expect((await admin(second, '/ready')).status).toBe(200);
+    expect((await get(`http://${VIP}:8083/`)).text).toBe('a');
+    expect(await metricsText(second)).toMatch(/sidemesh_config_age_seconds \d/);
+  });
+
+  it('rejects a document that does not decode, and keeps its own config over an invalid one', async () => {
+    const discover = await new FakeDiscover().start();
+    cleanup.push(() => discover.stop());
+    const [a, b] = await upstreams('a', 'b');
+    const good = document({ listeners: [httpListener(VIP, 8084, 'orders')], clusters: [cluster('orders', [ep(a.port)])] });
+    discover.set(good);
+    const sidecar = await sidecarOn(discover);
+    await waitFor(() => sidecar.applied?.version === good.version);
+    discover.set('{"version": 42, "listeners": "nope"}');
+    await waitFor(async () => /sidemesh_config_rejected_total\{reason="decode"\} 1/.test(await metricsText(sidecar)));
+    const invalid = document({ listeners: [httpListener(VIP, 8084, 'orders')], clusters: [cluster('orders', [ep(b.port)])], invalid: true });
+    discover.set(invalid);
+    await waitFor(async () => /sidemesh_config_rejected_total\{reason="invalid"\} 1/.test(await metricsText(sidecar)));
+    expect(sidecar.applied?.version).toBe(good.version);
+    expect((await get(`http://${VIP}:8084/`)).text).toBe('a');
+  });
+
+  it('degrades a listener whose address is taken, serves the rest, and binds it once the address frees', async () => {
+    const squatter = createServer();
+    await new Promise<void>((r) => squatter.listen(8086, VIP, r));
+    const discover = await new FakeDiscover().start();
+    cleanup.push(() => discover.stop());
+    const [a] = await upstreams('a');
+    const doc = document({ listeners: [httpListener(VIP, 8085, 'orders'), httpListener(VIP, 8086, 'orders', { name: 'taken' })], clusters: [cluster('orders', [ep(a.port)])] });
+    discover.set(doc);
+    const sidecar = await sidecarOn(discover);
+    await waitFor(() => sidecar.applied?.version === doc.version);
+    const ready = JSON.parse((await admin(sidecar, '/ready')).text);
+    expect(ready.degradedListeners).toEqual(['taken']);
+    expect((await get(`http://${VIP}:8085/`)).text).toBe('a');
+    const text = await metricsText(sidecar);
+    expect(text).toMatch(/sidemesh_listener_bind_failures_total [1-9]/);
+    expect(text).toContain('sidemesh_listeners_degraded 1');
+    await new Promise<void>((r) => squatter.close(() => r()));
+    await waitFor(async () => (await metricsText(sidecar)).includes('sidemesh_listeners_degraded 0'));
+    expect((await get(`http://${VIP}:8086/`)).text).toBe('a');
+  });
+});
