@@ -8,6 +8,7 @@ import { ConfigError } from '../lib/errors.ts';
 import { createLogger } from '../lib/log.ts';
 import { loadSidecarConfig } from './config.ts';
 import { Sidecar } from './sidecar.ts';
+import { DnsServer } from '../dns/server.ts';
 
 export const usage = `usage: sidemesh sidecar
 
@@ -43,19 +44,34 @@ export async function main(_args: string[], env: Env): Promise<number> {
   let stop!: () => void;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
   let sidecar: Sidecar | undefined;
+  let dns: DnsServer | undefined;
+  // DNS stops last: the app may resolve names until its own last request has drained.
   const shutdown = () => {
-    void sidecar?.close().then(stop, stop);
+    void sidecar
+      ?.close()
+      .then(() => dns?.close())
+      .then(stop, stop);
   };
 
   sidecar = new Sidecar({
     config,
     log,
     onQuit: shutdown,
-    // DNS hook (lead: wire dns/server.ts here). Called after each document's listeners are bound,
-    // so a mesh name never resolves to a VIP nobody listens on. When config.dnsEnabled, start the
-    // responder on config.dns before sidecar.start() and feed it `doc.dns` from this callback.
-    onDocumentApplied: undefined,
+    // Runs after each document's listeners had their bind attempt, so a mesh name never
+    // resolves to a VIP nobody listens on (and stops resolving once its Service is gone).
+    onDocumentApplied: (doc) => dns?.update(doc.dns),
   });
+  if (config.dnsEnabled) {
+    dns = new DnsServer({ host: config.dns.host, port: config.dns.port, logger: log.child({ part: 'dns' }), registry: sidecar.metrics.registry });
+    try {
+      await dns.start();
+    } catch (err) {
+      // The pod's resolv.conf points at us: without the responder no name resolves. Fail loudly.
+      log.error('dns responder failed to start', { err, address: config.dns });
+      process.stderr.write(`sidemesh sidecar: cannot serve DNS on ${config.dns.host}:${config.dns.port}: ${(err as Error).message}\n`);
+      return 1;
+    }
+  }
 
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -75,6 +91,7 @@ export async function main(_args: string[], env: Env): Promise<number> {
   } catch (err) {
     log.error('sidecar failed to start', { err });
     await sidecar.close(0);
+    await dns?.close();
     return 1;
   }
   await stopped;
