@@ -8,6 +8,9 @@
  *   names the version and any degraded listener); 503 before, and while draining.
  * - GET /config: the applied document as JSON (404 before the first one).
  * - POST /quitquitquit: graceful exit (drain, then exit 0), for Jobs on clusters without native sidecars.
+ *
+ * The metrics server also answers GET /ready (status only): kubelet probes reach the pod IP, never
+ * the loopback-only admin port, and an exec probe would fork a process every period.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { ResourceDocument } from '../lib/contract.ts';
@@ -27,15 +30,17 @@ function send(res: ServerResponse, status: number, body: string, type = 'applica
   res.end(body);
 }
 
+function sendReady(res: ServerResponse, view: Pick<AdminView, 'ready' | 'draining' | 'applied' | 'degraded'>): void {
+  const doc = view.applied();
+  const ready = view.ready() && !view.draining();
+  send(res, ready ? 200 : 503, JSON.stringify({ ready, draining: view.draining(), version: doc?.version ?? null, degradedListeners: view.degraded() }) + '\n');
+}
+
 export function createAdminServer(view: AdminView): Server {
   return createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz') return send(res, 200, 'ok\n', 'text/plain');
-    if (path === '/ready') {
-      const doc = view.applied();
-      const ready = view.ready() && !view.draining();
-      return send(res, ready ? 200 : 503, JSON.stringify({ ready, draining: view.draining(), version: doc?.version ?? null, degradedListeners: view.degraded() }) + '\n');
-    }
+    if (path === '/ready') return sendReady(res, view);
     if (path === '/config') {
       const doc = view.applied();
       return doc === undefined ? send(res, 404, '{"error":"no config applied yet"}\n') : send(res, 200, JSON.stringify(doc, null, 2) + '\n');
@@ -53,9 +58,10 @@ export function createAdminServer(view: AdminView): Server {
   });
 }
 
-export function createMetricsServer(metrics: SidecarMetrics): Server {
+export function createMetricsServer(metrics: SidecarMetrics, view: Pick<AdminView, 'ready' | 'draining' | 'applied' | 'degraded'>): Server {
   return createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
+    if (path === '/ready') return sendReady(res, view);
     if (path !== '/metrics') return send(res, 404, 'not found\n', 'text/plain');
     metrics.registry.metrics().then(
       (text) => send(res, 200, text, metrics.registry.contentType),

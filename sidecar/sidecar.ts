@@ -77,14 +77,14 @@ export class Sidecar {
       },
     });
     const quit = options.onQuit ?? (() => void this.close());
-    this.#admin = createAdminServer({
+    const view = {
       ready: () => this.ready,
       draining: () => this.#draining,
       applied: () => this.#applier.applied,
       degraded: () => this.#applier.degraded,
-      quit,
-    });
-    this.#metricsServer = createMetricsServer(this.metrics);
+    };
+    this.#admin = createAdminServer({ ...view, quit });
+    this.#metricsServer = createMetricsServer(this.metrics, view);
   }
 
   /** A document is applied and its listeners had their bind attempt. */

@@ -33,6 +33,9 @@ describe('config loop and applier', () => {
     await new Promise<void>((r) => probe.close(() => r()));
     const sidecar = await sidecarOn(discover);
     expect((await admin(sidecar, '/ready')).status).toBe(503);
+    // The kubelet's startup probe asks the metrics port (the admin port is loopback-only).
+    const probeReady = () => get(`http://127.0.0.1:${sidecar.metricsAddress!.port}/ready`);
+    expect((await probeReady()).status).toBe(503);
     expect((await admin(sidecar, '/healthz')).status).toBe(200);
     expect((await admin(sidecar, '/config')).status).toBe(404);
     const [a, b] = await upstreams('a', 'b');
@@ -41,6 +44,7 @@ describe('config loop and applier', () => {
     await discover.start(discover.port);
     cleanup.push(() => discover.stop());
     await waitFor(async () => (await admin(sidecar, '/ready')).status === 200, 8000);
+    expect((await probeReady()).status).toBe(200);
     expect(JSON.parse((await admin(sidecar, '/config')).text).version).toBe(v1.version);
     expect((await get(`http://${VIP}:8080/`)).text).toBe('a');
     const v2 = document({ listeners: [httpListener(VIP, 8080, 'orders')], clusters: [cluster('orders', [ep(b.port)])] });
