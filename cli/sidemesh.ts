@@ -6,16 +6,18 @@ interface CommandEntry {
   load: () => Promise<CommandModule>;
 }
 
-// A string variable, not a literal: a part another issue has not built yet is reported as
-// "not built yet" at run time instead of failing the type-check.
-const load = (spec: string): Promise<CommandModule> => import(spec) as Promise<CommandModule>;
+// A computed specifier, not a literal: a part not built yet is reported as "not built yet" at run
+// time instead of failing the type-check, and the same code runs from .ts sources and from the
+// stripped .js of the images (scripts/build-js.ts).
+const ext = import.meta.url.endsWith('.js') ? '.js' : '.ts';
+const load = (spec: string): Promise<CommandModule> => import(spec + ext) as Promise<CommandModule>;
 
 const commands: Record<string, CommandEntry> = {
-  up: { summary: 'run a whole mesh on this machine from a mesh file (no Kubernetes)', load: () => load('./up.ts') },
-  discover: { summary: 'serve per-workload documents from a cluster or a mesh file (:6100)', load: () => load('../discover/main.ts') },
-  sidecar: { summary: 'the in-pod proxy: outbound VIP listeners, inbound remapping, DNS, metrics', load: () => load('../sidecar/main.ts') },
-  dns: { summary: 'the pod-local DNS responder on its own', load: () => load('../dns/main.ts') },
-  admission: { summary: 'the mutating webhook that injects the sidecar (:8443)', load: () => load('../admission/main.ts') },
+  up: { summary: 'run a whole mesh on this machine from a mesh file (no Kubernetes)', load: () => load('./up') },
+  discover: { summary: 'serve per-workload documents from a cluster or a mesh file (:6100)', load: () => load('../discover/main') },
+  sidecar: { summary: 'the in-pod proxy: outbound VIP listeners, inbound remapping, DNS, metrics', load: () => load('../sidecar/main') },
+  dns: { summary: 'the pod-local DNS responder on its own', load: () => load('../dns/main') },
+  admission: { summary: 'the mutating webhook that injects the sidecar (:8443)', load: () => load('../admission/main') },
 };
 
 export const topUsage = `usage: sidemesh <command> [options]
@@ -58,5 +60,5 @@ export async function run(argv: string[], env: Env, out: (s: string) => void = (
 }
 
 function isMissingModule(err: unknown): boolean {
-  return !!err && typeof err === 'object' && 'code' in err && err.code === 'ERR_MODULE_NOT_FOUND' && /Cannot find module '[^']*\/(main|up)\.ts'/.test(String((err as { message?: unknown }).message));
+  return !!err && typeof err === 'object' && 'code' in err && err.code === 'ERR_MODULE_NOT_FOUND' && /Cannot find module '[^']*\/(main|up)\.(ts|js)'/.test(String((err as { message?: unknown }).message));
 }

@@ -1,7 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { buildJs } from '../../scripts/build-js.ts';
 
 // No Docker engine here: check what can be checked without building.
 const root = join(import.meta.dirname, '..', '..');
@@ -50,11 +52,13 @@ describe.each(images)('$file', ({ file, command, parts }) => {
     }
   });
 
-  it('is multi-stage: production dependencies built with npm ci --omit=dev, no RUN at run time', () => {
+  it('is multi-stage: production dependencies with npm ci --omit=dev, sources stripped to JS, no RUN at run time', () => {
     expect(all.length).toBeGreaterThanOrEqual(2);
     expect(all[0].lines.some((l) => /^RUN .*npm ci .*--omit=dev/.test(l))).toBe(true);
+    expect(all[0].lines).toContain(`RUN node scripts/build-js.ts dist ${['bin', 'cli', 'lib', ...parts].join(' ')}`);
     expect(run.lines.some((l) => l.startsWith('RUN'))).toBe(false);
     expect(run.lines).toContain(`COPY --from=${all[0].name} /app/node_modules ./node_modules`);
+    expect(run.lines).toContain(`COPY --from=${all[0].name} /app/dist/ ./`);
   });
 
   it('copies only sources that exist and that .dockerignore lets through', () => {
@@ -67,8 +71,8 @@ describe.each(images)('$file', ({ file, command, parts }) => {
         }
       }
     }
-    for (const dir of ['bin', 'cli', 'lib', ...parts]) expect(run.lines.some((l) => l.startsWith(`COPY ${dir}/`)), dir).toBe(true);
-    expect(run.lines.some((l) => /^COPY (test|bench|docs|deploy)\b/.test(l))).toBe(false);
+    for (const dir of ['scripts', 'bin', 'cli', 'lib', ...parts]) expect(all[0].lines.some((l) => l.startsWith(`COPY ${dir}/`)), dir).toBe(true);
+    expect(all.some((s) => s.lines.some((l) => /^COPY (test|bench|docs|deploy)\b/.test(l)))).toBe(false);
   });
 
   it('runs as a non-root numeric user', () => {
@@ -76,16 +80,26 @@ describe.each(images)('$file', ({ file, command, parts }) => {
     expect(user).toBe('USER 65532:65532');
   });
 
-  it(`starts \`node bin/sidemesh.ts ${command}\` from an entrypoint that exists`, () => {
+  it(`starts \`node bin/sidemesh.js ${command}\` from the stripped build`, () => {
     const entry = JSON.parse(run.lines.find((l) => l.startsWith('ENTRYPOINT'))!.slice('ENTRYPOINT'.length)) as string[];
     const cmd = JSON.parse(run.lines.find((l) => l.startsWith('CMD'))!.slice('CMD'.length)) as string[];
-    expect(entry).toEqual(['/nodejs/bin/node', 'bin/sidemesh.ts']);
+    expect(entry).toEqual(['/nodejs/bin/node', 'bin/sidemesh.js']);
     expect(cmd).toEqual([command]);
-    expect(existsSync(join(root, entry[1]))).toBe(true);
-    const r = spawnSync(process.execPath, [entry[1], ...cmd, '--help'], { cwd: root, encoding: 'utf8', timeout: 15_000 });
-    // A part another issue has not built yet answers "not built yet" (exit 2): it still starts.
-    expect(r.stdout).toMatch(/^usage: sidemesh /);
-    expect([0, 2]).toContain(r.status);
+    // Build exactly what the image builds, then start it the way the image does.
+    const out = mkdtempSync(join(tmpdir(), 'sidemesh-image-'));
+    try {
+      const files = buildJs(root, out, ['bin', 'cli', 'lib', ...parts]);
+      for (const f of files) expect(readFileSync(f, 'utf8'), f).not.toMatch(/from\s*['"]\.{1,2}\/[^'"]+\.ts['"]/);
+      symlinkSync(join(root, 'node_modules'), join(out, 'node_modules'));
+      for (const c of [command, ...(command === 'discover' ? ['admission'] : [])]) {
+        const r = spawnSync(process.execPath, [entry[1], c, '--help'], { cwd: out, encoding: 'utf8', timeout: 15_000 });
+        expect(r.stderr).toBe('');
+        expect(r.stdout).toMatch(new RegExp(`^usage: sidemesh ${c}`));
+        expect(r.status).toBe(0);
+      }
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
   });
 });
 
