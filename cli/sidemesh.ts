@@ -16,7 +16,7 @@ const commands: Record<string, CommandEntry> = {
   up: { summary: 'run a whole mesh on this machine from a mesh file (no Kubernetes)', load: () => load('./up') },
   discover: { summary: 'serve per-workload documents from a cluster or a mesh file (:6100)', load: () => load('../discover/main') },
   sidecar: { summary: 'the in-pod proxy: outbound VIP listeners, inbound remapping, DNS, metrics', load: () => load('../sidecar/main') },
-  dns: { summary: 'the pod-local DNS responder on its own', load: () => load('../dns/main') },
+  dns: { summary: 'the pod-local DNS responder on its own', load: () => load('./dns') },
   admission: { summary: 'the mutating webhook that injects the sidecar (:8443)', load: () => load('../admission/main') },
 };
 

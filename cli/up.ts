@@ -21,6 +21,7 @@ import { DEFAULT_CLUSTER_DOMAIN, DEFAULT_VIP_CIDR, resourcesPath } from '../lib/
 import { loadSidecarConfig } from '../sidecar/config.ts';
 import { Sidecar } from '../sidecar/sidecar.ts';
 import { startDemoApps, type DemoApp } from './demo-apps.ts';
+import { pickWorkload } from './mesh-workload.ts';
 import { tryLines } from './up-banner.ts';
 
 const root = resolve(dirname(new URL(import.meta.url).pathname), '..');
@@ -129,7 +130,7 @@ export async function main(args: string[], env: Env): Promise<number> {
     const source = new FileSource({ file: flags.file, logger: logger.child({ part: 'discover' }) });
     await source.start();
     const settings = source.settings;
-    const workload = pickWorkload(source, flags.workload);
+    const workload = pickWorkload(source.view, flags.workload);
 
     if (flags.demo) {
       const apps: DemoApp[] = await startDemoApps(source.view, logger);
@@ -166,24 +167,26 @@ export async function main(args: string[], env: Env): Promise<number> {
     });
 
     let dns: DnsServer | undefined;
+    let sidecar: Sidecar | undefined;
     let announced = false;
     let stopRequested: () => void = () => {};
     const stopped = new Promise<void>((r) => (stopRequested = r));
     const onApplied = (doc: ResourceDocument) => {
       dns?.update(doc.dns);
-      if (!announced) {
+      if (!announced && sidecar?.adminAddress !== undefined && dns !== undefined) {
         announced = true;
-        out(banner(doc, flags, discoverUrl, discover.url));
+        // Bound ports, not the flags: port 0 means "any free port".
+        const bound = { dnsPort: dns.address.port, metricsPort: sidecar.metricsAddress!.port, adminPort: sidecar.adminAddress.port };
+        out(banner(doc, flags.file, bound, discoverUrl, discover.url));
       }
     };
-    const sidecar = new Sidecar({ config, log: logger.child({ part: 'sidecar' }), onDocumentApplied: onApplied, onQuit: () => stopRequested() });
-    dns = new DnsServer({ host: '127.0.0.1', port: flags.dnsPort, logger: logger.child({ part: 'dns' }), registry: sidecar.metrics.registry });
-    await dns.start();
-    const dnsServer = dns;
+    const proxy = (sidecar = new Sidecar({ config, log: logger.child({ part: 'sidecar' }), onDocumentApplied: onApplied, onQuit: () => stopRequested() }));
+    const dnsServer = (dns = new DnsServer({ host: '127.0.0.1', port: flags.dnsPort, logger: logger.child({ part: 'dns' }), registry: proxy.metrics.registry }));
+    await dnsServer.start();
     stack.push({ name: 'dns', close: () => dnsServer.close() });
-    stack.push({ name: 'sidecar', close: () => sidecar.close() });
-    await sidecar.start();
-    if (sidecar.applied !== undefined) onApplied(sidecar.applied);
+    stack.push({ name: 'sidecar', close: () => proxy.close() });
+    await proxy.start();
+    if (proxy.applied !== undefined) onApplied(proxy.applied);
 
     const onSignal = () => stopRequested();
     process.once('SIGINT', onSignal);
@@ -201,28 +204,16 @@ export async function main(args: string[], env: Env): Promise<number> {
   }
 }
 
-function pickWorkload(source: FileSource, wanted: string | undefined): { namespace: string; service: string; plugin: string } {
-  const pods = [...source.view.pods.values()].filter((p) => p.service !== undefined);
-  if (wanted !== undefined) {
-    const [namespace, service] = wanted.includes('/') ? wanted.split('/', 2) : ['default', wanted];
-    const pod = pods.find((p) => p.namespace === namespace && p.service === service);
-    return { namespace, service, plugin: pod?.plugin ?? 'mesh' };
-  }
-  const first = pods.sort((a, b) => `${a.namespace}/${a.service}`.localeCompare(`${b.namespace}/${b.service}`))[0];
-  if (first === undefined) throw new Error('the mesh file has no workloads: add one under `workloads:` or pass --workload ns/service');
-  return { namespace: first.namespace, service: first.service!, plugin: first.plugin };
-}
-
-function banner(doc: ResourceDocument, flags: UpFlags, discoverUrl: string, discoverBase: string): string {
-  const lines = tryLines(doc, { dnsPort: flags.dnsPort, metricsPort: flags.metricsPort, adminPort: flags.adminPort, discoverUrl, discoverBase });
+function banner(doc: ResourceDocument, file: string, bound: { dnsPort: number; metricsPort: number; adminPort: number }, discoverUrl: string, discoverBase: string): string {
+  const lines = tryLines(doc, { ...bound, discoverUrl, discoverBase });
   const w = doc.workload;
   return `
-sidemesh is up: discover on ${discoverBase}, and a sidecar for ${w.namespace}/${w.service} with its DNS on 127.0.0.1:${flags.dnsPort}.
+sidemesh is up: discover on ${discoverBase}, and a sidecar for ${w.namespace}/${w.service} with its DNS on 127.0.0.1:${bound.dnsPort}.
 
 Try:
 ${lines.map((l) => `  ${l}`).join('\n')}
 
-Edit ${flags.file} while this runs: routing changes live. Ctrl-C stops everything.
+Edit ${file} while this runs: routing changes live. Ctrl-C stops everything.
 `;
 }
 

@@ -69,11 +69,12 @@ function listenAddress(text: string): { host: string; port: number } | undefined
   return hp && { host: hp.host, port: zero ? 0 : hp.port };
 }
 
-export function loadDnsConfig(args: readonly string[], env: Env): DnsProcessConfig {
+/** `documentRequired: false` when the caller feeds the responder itself (`sidemesh dns --file`). */
+export function loadDnsConfig(args: readonly string[], env: Env, options: { documentRequired?: boolean } = {}): DnsProcessConfig {
   const problems: string[] = [];
   const flags = parseFlags(args, problems);
   const r = new EnvReader(env);
-  if (flags.document === undefined) problems.push('--document <file.json> is required');
+  if (flags.document === undefined && options.documentRequired !== false) problems.push('--document <file.json> is required');
   const listenText = flags.listen ?? r.string('DNS_ADDR', `127.0.0.1:${PORT_DNS}`);
   const listen = listenAddress(listenText);
   if (!listen) problems.push(`listen address ${JSON.stringify(listenText)} must be ip:port`);

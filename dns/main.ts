@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { decodeDocument, type DnsConfig } from '../lib/contract.ts';
 import type { Env } from '../lib/env.ts';
 import { ConfigError, SidemeshError } from '../lib/errors.ts';
-import { createLogger } from '../lib/log.ts';
+import { createLogger, type Logger } from '../lib/log.ts';
 import { loadDnsConfig } from './config.ts';
 import { DnsDocumentError } from './errors.ts';
 import { DnsServer } from './server.ts';
@@ -53,12 +53,22 @@ export function readDnsDocument(file: string): DnsConfig {
   }
 }
 
-export async function main(args: string[], env: Env): Promise<number> {
+/**
+ * Something other than a `--document` file that keeps the responder's records current (the CLI's
+ * `--file mesh.yaml` mode). It calls `apply` with each new DnsConfig and returns how to stop.
+ */
+export type DnsFeed = (apply: (dns: DnsConfig) => void, logger: Logger) => Promise<() => Promise<void>>;
+
+export function main(args: string[], env: Env): Promise<number> {
+  return runDns(args, env);
+}
+
+export async function runDns(args: string[], env: Env, feed?: DnsFeed): Promise<number> {
   let config;
-  let dns: DnsConfig;
+  let dns: DnsConfig | undefined;
   try {
-    config = loadDnsConfig(args, env);
-    dns = readDnsDocument(config.document);
+    config = loadDnsConfig(args, env, { documentRequired: feed === undefined });
+    if (feed === undefined) dns = readDnsDocument(config.document);
   } catch (err) {
     if (err instanceof SidemeshError) {
       process.stderr.write(`sidemesh dns: ${err.message}\n${err instanceof ConfigError ? `\n${usage}` : ''}`);
@@ -79,11 +89,17 @@ export async function main(args: string[], env: Env): Promise<number> {
     tcpIdleTimeoutMs: config.tcpIdleTimeoutMs,
     searchShortcut: config.searchShortcut,
   });
-  server.update(config.upstreams ? { ...dns, upstreams: [...config.upstreams] } : dns);
+  const upstreams = config.upstreams;
+  const apply = (next: DnsConfig) => server.update(upstreams ? { ...next, upstreams: [...upstreams] } : next);
+  if (dns !== undefined) apply(dns);
+  let stopFeed: () => Promise<void> = async () => {};
   try {
     await server.start();
+    if (feed !== undefined) stopFeed = await feed(apply, logger);
   } catch (err) {
     logger.error('dns responder failed to start', { err });
+    process.stderr.write(`sidemesh dns: ${(err as Error).message}\n`);
+    await server.close();
     return 1;
   }
   return new Promise<number>((resolve) => {
@@ -91,7 +107,9 @@ export async function main(args: string[], env: Env): Promise<number> {
       logger.info('dns responder stopping', { signal });
       process.off('SIGTERM', onTerm);
       process.off('SIGINT', onInt);
-      void server.close().then(() => resolve(0));
+      void stopFeed()
+        .then(() => server.close())
+        .then(() => resolve(0));
     };
     const onTerm = () => stop('SIGTERM');
     const onInt = () => stop('SIGINT');

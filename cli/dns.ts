@@ -1,0 +1,76 @@
+/**
+ * `sidemesh dns`: the responder on its own. With `--document` it serves a fixed discover document
+ * (dns/main.ts). With `--file mesh.yaml` it compiles the mesh file exactly as discover does (an
+ * in-process discover on an ephemeral loopback port, long-polled by the sidecar's own client), so
+ * edits to the file change the answers live. A composition root: it may import several parts.
+ */
+import { parseArgs } from 'node:util';
+import { startDiscover } from '../discover/app.ts';
+import { FileSource } from '../discover/file-source.ts';
+import { runDns, usage as documentUsage } from '../dns/main.ts';
+import type { Env } from '../lib/env.ts';
+import { DEFAULT_CLUSTER_DOMAIN, DEFAULT_VIP_CIDR, resourcesPath } from '../lib/names.ts';
+import { DiscoverClient } from '../sidecar/discover-client.ts';
+import { SidecarMetrics } from '../sidecar/metrics.ts';
+import { pickWorkload } from './mesh-workload.ts';
+
+export const usage = `${documentUsage}
+Or from a mesh file, no Kubernetes and no discover process needed:
+
+  sidemesh dns --file <mesh.yaml> [--workload <ns/service>] [--listen ip:port] [--upstream ip:port]
+
+  --file <mesh.yaml>        compile the file as discover would, and follow its edits
+  --workload <ns/service>   whose names to answer (default: the file's first workload)
+`;
+
+export async function main(args: string[], env: Env): Promise<number> {
+  const { values, tokens } = parseArgs({ args, options: { file: { type: 'string' }, workload: { type: 'string' } }, strict: false, tokens: true });
+  const file = typeof values.file === 'string' ? values.file : undefined;
+  if (file === undefined) return runDns(args, env);
+  const workloadArg = typeof values.workload === 'string' ? values.workload : undefined;
+  // Hand the responder's own flags (--listen, --upstream) on, without ours.
+  const ours = new Set(['file', 'workload']);
+  const rest: string[] = [];
+  for (const t of tokens ?? []) {
+    if (t.kind === 'option' && ours.has(t.name)) continue;
+    if (t.kind === 'option') rest.push(t.rawName, ...(t.value !== undefined && !t.inlineValue ? [t.value] : []));
+    else if (t.kind === 'positional') rest.push(t.value);
+  }
+  return runDns(rest, env, async (apply, logger) => {
+    const source = new FileSource({ file, logger: logger.child({ part: 'discover' }) });
+    await source.start();
+    const workload = pickWorkload(source.view, workloadArg);
+    const s = source.settings;
+    const discover = await startDiscover({
+      source,
+      host: '127.0.0.1',
+      port: 0,
+      logger: logger.child({ part: 'discover' }),
+      clusterDomain: s.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN,
+      dnsUpstreams: s.dnsUpstreams ?? [],
+      dnsTtlSeconds: s.dnsTtlSeconds ?? 5,
+      vipCidr: DEFAULT_VIP_CIDR,
+      maxWaitMs: 60_000,
+      debounceMs: 10,
+    });
+    let applied = false;
+    const client = new DiscoverClient({
+      url: discover.url + resourcesPath(workload.namespace, workload.service, workload.plugin),
+      waitMs: 30_000,
+      backoffCapMs: 5_000,
+      metrics: new SidecarMetrics(),
+      log: logger,
+      hasConfig: () => applied,
+      onDocument: async (doc) => {
+        apply(doc.dns);
+        applied = true;
+      },
+    });
+    client.start();
+    logger.info('dns following mesh file', { file, workload });
+    return async () => {
+      await client.close();
+      await discover.close();
+    };
+  });
+}

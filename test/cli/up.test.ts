@@ -1,0 +1,91 @@
+import { writeFileSync, mkdtempSync, rmSync, renameSync } from 'node:fs';
+import { Resolver } from 'node:dns/promises';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { demoMesh, eventually, spawnCli } from './spawn-cli.ts';
+
+const base = 20_000 + Math.floor(Math.random() * 400) * 10;
+const inbound = 65301 + Math.floor(Math.random() * 99);
+const dir = mkdtempSync(join(tmpdir(), 'sidemesh-up-test-'));
+const file = join(dir, 'mesh.yaml');
+writeFileSync(file, demoMesh(base, inbound));
+
+function echo(host: string, port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, host, () => s.end(text));
+    let got = '';
+    s.on('data', (d) => (got += d));
+    s.on('end', () => resolve(got));
+    s.on('error', reject);
+  });
+}
+
+describe('sidemesh up (the README quick start)', () => {
+  const up = spawnCli(['up', '--file', file, '--discover-port', '0', '--dns-port', '0', '--admin-port', '0', '--metrics-port', '0']);
+  afterAll(async () => {
+    await up.stop('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('starts everything and prints commands that work', async () => {
+    await up.waitFor(/Ctrl-C stops everything/, 20_000);
+    const text = up.stdout();
+    const vip = (service: string) => {
+      const m = new RegExp(`http://(127\\.128\\.[0-9.]+):8080/ +# ${service}:`).exec(text);
+      expect(m, `no curl line for ${service} in:\n${text}`).not.toBeNull();
+      return m![1];
+    };
+    const orders = vip('orders');
+    const billing = vip('billing');
+    expect(orders).not.toBe(billing);
+
+    // HTTP through the sidecar, balanced across both orders endpoints.
+    const seen = new Set<string>();
+    for (let i = 0; i < 20; i++) seen.add(((await (await fetch(`http://${orders}:8080/`)).json()) as { instance: string }).instance);
+    expect(seen).toEqual(new Set([`127.0.0.1:${base + 1}`, `127.0.0.1:${base + 2}`]));
+    expect(((await (await fetch(`http://${billing}:8080/`)).json()) as { service: string }).service).toBe('billing');
+
+    // TCP, byte-exact through the echo VIP.
+    const tcp = /nc -q1 (127\.128\.[0-9.]+) 9000/.exec(text)!;
+    expect(await echo(tcp[1], 9000, 'hello mesh\n')).toBe('hello mesh\n');
+
+    // The sidecar's DNS answers the VIPs.
+    const dnsPort = Number(/dig @127\.0\.0\.1 -p (\d+)/.exec(text)![1]);
+    const resolver = new Resolver({ timeout: 1000, tries: 1 });
+    resolver.setServers([`127.0.0.1:${dnsPort}`]);
+    expect(await resolver.resolve4('orders.demo.svc.cluster.local')).toEqual([orders]);
+
+    // Metrics count what we sent.
+    const metricsUrl = /curl -s (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(text)![1];
+    const metrics = await (await fetch(metricsUrl)).text();
+    expect(metrics).toMatch(/sidemesh_requests_total\{direction="outbound",source_service="web\.demo",destination_service="orders\.demo",response_code="200",method="GET"\} 20/);
+
+    // Editing the file changes the mesh live: billing removed → its name and its VIP go away.
+    writeFileSync(join(dir, 'mesh.next'), demoMesh(base, inbound, false));
+    renameSync(join(dir, 'mesh.next'), file);
+    await eventually(async () => {
+      try {
+        await resolver.resolve4('billing.demo.svc.cluster.local');
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    await eventually(async () => {
+      try {
+        await fetch(`http://${billing}:8080/`);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    expect((await fetch(`http://${orders}:8080/`)).status).toBe(200);
+  });
+
+  it('stops cleanly on Ctrl-C', async () => {
+    expect(await up.stop('SIGINT')).toBe(0);
+    expect(up.stdout()).toMatch(/stopping/);
+  });
+});
