@@ -104,7 +104,7 @@ export class KubeInformer<V> {
   }
 
   state(): SourceState {
-    const s: SourceState = { name: this.#spec.name, synced: this.#synced, state: this.#state, restarts: this.#restarts };
+    const s: SourceState = { name: this.#spec.name, synced: this.#synced, state: this.#state, restarts: this.#restarts, skipped: this.#skipped };
     if (this.#lastError !== undefined) s.lastError = this.#lastError;
     return s;
   }

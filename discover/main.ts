@@ -17,7 +17,7 @@ Serves each workload's compiled document at /v1/resources/{namespace}/{service}/
 (long-poll with If-None-Match + ?wait=30s), plus Rainbond's /v1 routes, /healthz, /readyz, /metrics.
 
   --file <mesh.yaml>    read the cluster from a mesh file (watched for edits) instead of Kubernetes
-  --kubeconfig <path>   kubeconfig to use (default: in-cluster, then $KUBECONFIG / ~/.kube/config)
+  --kubeconfig <path>   kubeconfig to use (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)
 
 environment:
   DISCOVER_PORT   6100 (0 = any free port; the bound address is logged as "discover listening")

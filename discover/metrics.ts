@@ -22,21 +22,26 @@ export interface DiscoverMetrics {
 export function createMetrics(states: () => SourceState[]): DiscoverMetrics {
   const registry = new Registry();
   const p = 'sidemesh_discover_';
-  const restartsSeen = new Map<string, number>();
-  const restarts = new Counter({
-    name: `${p}source_restarts_total`,
-    help: 'Restarts of a cluster-view source (an informer or the file watcher) after an error.',
-    labelNames: ['source'],
-    registers: [registry],
-    collect() {
-      for (const s of states()) {
-        const delta = s.restarts - (restartsSeen.get(s.name) ?? 0);
-        if (delta > 0) this.inc({ source: s.name }, delta);
-        restartsSeen.set(s.name, s.restarts);
-      }
-    },
-  });
-  void restarts;
+  // Sources keep plain running totals; these counters export them by adding what grew since the last scrape.
+  const totalFromStates = (name: string, help: string, field: 'restarts' | 'skipped') => {
+    const seen = new Map<string, number>();
+    new Counter({
+      name,
+      help,
+      labelNames: ['source'],
+      registers: [registry],
+      collect() {
+        for (const s of states()) {
+          const total = s[field] ?? 0;
+          const delta = total - (seen.get(s.name) ?? 0);
+          if (delta > 0) this.inc({ source: s.name }, delta);
+          seen.set(s.name, total);
+        }
+      },
+    });
+  };
+  totalFromStates(`${p}source_restarts_total`, 'Restarts of a cluster-view source (an informer or the file watcher) after an error.', 'restarts');
+  totalFromStates(`${p}objects_skipped_total`, 'API objects a source skipped as malformed (logged with SIDEMESH_KUBE_OBJECT_MALFORMED).', 'skipped');
   new Gauge({
     name: `${p}source_synced`,
     help: '1 when the source has listed everything at least once.',

@@ -102,6 +102,8 @@ export interface SourceState {
   /** `running`, `restarting` (after an error, with backoff), `stopped`. */
   state: 'running' | 'restarting' | 'stopped';
   restarts: number;
+  /** Objects skipped as malformed since start (Kubernetes sources only). */
+  skipped?: number;
   lastError?: string;
 }
 

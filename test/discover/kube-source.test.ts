@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createMetrics } from '../../discover/metrics.ts';
 import { createKubeSource, type KubeSource } from '../../discover/kube-source.ts';
 import type { ViewChange } from '../../discover/model.ts';
 import { FakeKube, startFakeKube } from '../fake-kube/fake-kube-server.ts';
@@ -228,6 +229,11 @@ describe('Kubernetes source (real informers against the fake API server)', () =>
     const warns = log.lines.filter((l) => l.msg === 'kube object skipped');
     expect(warns.every((w) => w.level === 'warn' && w.err.code === 'SIDEMESH_KUBE_OBJECT_MALFORMED')).toBe(true);
     expect(source.states().every((s) => s.restarts === 0 && s.state === 'running')).toBe(true);
+    // …and the count reaches Prometheus.
+    const metrics = createMetrics(() => source.states());
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('sidemesh_discover_objects_skipped_total{source="services"} 5');
+    expect(text).toContain('sidemesh_discover_objects_skipped_total{source="endpointslices"} 2');
   });
 
   it('close() is idempotent and leaves no watch open', async () => {
