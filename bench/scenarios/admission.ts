@@ -1,0 +1,170 @@
+/**
+ * Scenario 7: the admission webhook over HTTPS (its own self-signed certificate). Peak
+ * AdmissionReviews per second (autocannon, closed loop) and latency at a fixed rate (open loop).
+ * Each review is a Deployment's pod CREATE that gets the sidecar injected (a JSON patch back).
+ */
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { autocannon, LOADGEN_CPU, openLoop, SUBJECT_CPU } from '../lib/loadgen.ts';
+import { tempDir } from '../lib/peers.ts';
+import { freePort, start, waitForPort, type Child } from '../lib/proc.ts';
+import { check, medianFigures, unavailable } from '../lib/results.ts';
+import { cpuOf, errMessage, peakRssOf, type Ctx, type Scenario, type ScenarioOutput } from './context.ts';
+
+const root = join(import.meta.dirname, '..', '..');
+const CONNECTIONS = 10;
+const RATE = 1000;
+
+/** A pod CREATE from a ReplicaSet controller, as the API server sends it (managedFields left out). */
+function review(): unknown {
+  return {
+    kind: 'AdmissionReview',
+    apiVersion: 'admission.k8s.io/v1',
+    request: {
+      uid: '2b8e3c1a-5f7d-4f0e-9c71-3f1d2a6b9e40',
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      resource: { group: '', version: 'v1', resource: 'pods' },
+      requestKind: { group: '', version: 'v1', kind: 'Pod' },
+      requestResource: { group: '', version: 'v1', resource: 'pods' },
+      name: '',
+      namespace: 'shop',
+      operation: 'CREATE',
+      userInfo: { username: 'system:serviceaccount:kube-system:replicaset-controller', groups: ['system:serviceaccounts', 'system:authenticated'] },
+      object: {
+        kind: 'Pod',
+        apiVersion: 'v1',
+        metadata: {
+          generateName: 'web-7d9f8b6c4-',
+          namespace: 'shop',
+          labels: { 'app.kubernetes.io/name': 'web', 'pod-template-hash': '7d9f8b6c4' },
+          ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-7d9f8b6c4', uid: 'c0b4a1c2-0f3e-4a8e-b1d5-2e8f9a6b7c31', controller: true, blockOwnerDeletion: true }],
+        },
+        spec: {
+          containers: [
+            {
+              name: 'web',
+              image: 'registry.example/web:1.4.2',
+              ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }],
+              env: [{ name: 'LOG_LEVEL', value: 'info' }, { name: 'DB_HOST', value: 'db' }],
+              resources: { requests: { cpu: '100m', memory: '128Mi' } },
+              readinessProbe: { httpGet: { path: '/ready', port: 8080 } },
+              terminationMessagePath: '/dev/termination-log',
+              terminationMessagePolicy: 'File',
+              imagePullPolicy: 'IfNotPresent',
+            },
+          ],
+          restartPolicy: 'Always',
+          terminationGracePeriodSeconds: 30,
+          dnsPolicy: 'ClusterFirst',
+          serviceAccountName: 'default',
+          securityContext: {},
+          schedulerName: 'default-scheduler',
+          enableServiceLinks: true,
+        },
+        status: {},
+      },
+      oldObject: null,
+      dryRun: false,
+      options: { kind: 'CreateOptions', apiVersion: 'meta.k8s.io/v1' },
+    },
+  };
+}
+
+export const admission: Scenario = {
+  id: 'admission',
+  title: 'Admission webhook over HTTPS',
+  async run(ctx: Ctx): Promise<ScenarioOutput> {
+    const durationS = ctx.quick ? 2 : 4;
+    const setup = [
+      `\`sidemesh admission --self-signed\` (TLS with its own in-memory CA), pinned to CPU ${SUBJECT_CPU}; load pinned to CPU ${LOADGEN_CPU}; each request a Deployment pod CREATE that gets injected`,
+      `peak: autocannon ${CONNECTIONS} connections (keep-alive TLS), ${durationS} s; fixed rate: open-loop ${RATE}/s over ${CONNECTIONS} connections, ${durationS} s after 1 s warm-up; ${ctx.repeats} repeats, median`,
+    ];
+    const columns = [
+      { id: 'rps', label: 'peak reviews/s', digits: 0 },
+      { id: 'peakP99Ms', label: 'p99 ms at peak', digits: 0 },
+      { id: 'p50Us', label: `p50 µs at ${RATE}/s`, digits: 0 },
+      { id: 'p99Us', label: `p99 µs at ${RATE}/s`, digits: 0 },
+      { id: 'serviceP99Us', label: 'p99 µs from actual send', digits: 0 },
+      { id: 'sendLateP99Us', label: 'generator late p99 µs', digits: 0 },
+      { id: 'cpuPer1k', label: 'CPU s / 1000 reviews', digits: 3 },
+      { id: 'rssMiB', label: 'peak RSS MiB', digits: 1 },
+      { id: 'errors', label: 'errors', digits: 0 },
+    ];
+    if (!existsSync(join(root, 'admission/main.ts'))) {
+      return { setup, columns, rows: [unavailable('sidemesh admission', 'admission/main.ts not built yet')], checks: [], notes: [] };
+    }
+    let child: Child | undefined;
+    try {
+      const dir = tempDir('admission');
+      const body = join(dir, 'review.json');
+      writeFileSync(body, JSON.stringify(review()));
+      const port = await freePort();
+      child = start(
+        'admission',
+        process.execPath,
+        [join(root, 'bin/sidemesh.ts'), 'admission', '--self-signed', '--host', '127.0.0.1', '--port', String(port), '--metrics-port', '0', '--ca-bundle-sync', 'false', '--log-level', 'warn'],
+        { cpus: SUBJECT_CPU, env: { LOG_LEVEL: 'warn' } },
+      );
+      await waitForPort('127.0.0.1', port, 20_000, child);
+      const url = `https://127.0.0.1:${port}/mutate`;
+      const m = { name: 'admission', pids: [child.pid], children: [child] };
+      await autocannon(url, CONNECTIONS, 1, { bodyFile: body });
+      const runs: Record<string, number>[] = [];
+      for (let r = 0; r < ctx.repeats; r++) {
+        ctx.log(`admission: run ${r + 1}/${ctx.repeats}`);
+        const cpu0 = cpuOf(m);
+        const peak = await autocannon(url, CONNECTIONS, durationS, { bodyFile: body });
+        const cpu = cpuOf(m) - cpu0;
+        const fixed = await openLoop(url, { rate: RATE, connections: CONNECTIONS, durationS, warmupS: 1, method: 'POST', bodyFile: body, headers: ['content-type: application/json'] });
+        runs.push({
+          rps: peak.rps,
+          peakP99Ms: peak.latencyP99Ms,
+          p50Us: fixed.latencyUs.p50,
+          p99Us: fixed.latencyUs.p99,
+          serviceP99Us: fixed.serviceUs.p99,
+          sendLateP99Us: fixed.sendLatenessUs.p99,
+          cpuPer1k: cpu / (peak.requests / 1000),
+          rssMiB: peakRssOf(m),
+          errors: peak.errors + peak.non2xx + fixed.errors + fixed.non2xx,
+        });
+      }
+      const figures = medianFigures(runs);
+      return {
+        setup,
+        columns,
+        rows: [{ subject: 'sidemesh admission', available: true, figures, runs }],
+        checks: [
+          check(
+            {
+              id: 'admission-rps',
+              label: 'admission reviews/s',
+              target: 2000,
+              op: '>=',
+              unit: '/s',
+              why: 'A rollout or a node drain creates hundreds of pods at once and every one waits on the webhook; one replica must absorb that without the API server timing out (its default webhook timeout is 10 s).',
+            },
+            figures.rps,
+          ),
+          check(
+            {
+              id: 'admission-p99',
+              label: `admission p99 at ${RATE}/s`,
+              target: 5,
+              op: '<=',
+              unit: 'ms',
+              why: 'The webhook is on the critical path of every pod creation: a few milliseconds is invisible, tens add up across a rollout.',
+            },
+            figures.p99Us / 1000,
+          ),
+        ],
+        notes: [
+          'At the fixed rate, latency counts from when each review was due; "from actual send" leaves out the time a review waited for a free connection or a late generator. A large gap between the two means queueing (the webhook or the machine fell behind), not slow reviews.',
+        ],
+      };
+    } catch (e) {
+      return { setup, columns, rows: [unavailable('sidemesh admission', errMessage(e))], checks: [], notes: [] };
+    } finally {
+      await child?.stop();
+    }
+  },
+};

@@ -1,0 +1,72 @@
+/**
+ * Scenario 3: what a sidecar costs, read from /proc during scenarios 1 and 2 (utime + stime
+ * before/after each run, VmHWM at the end): CPU seconds per 1000 requests (= vCPU per 1000 req/s)
+ * and peak RSS. No load of its own.
+ */
+import { check, unavailable, type Row } from '../lib/results.ts';
+import type { ScenarioOutput } from './context.ts';
+
+export function costFrom(http: ScenarioOutput | undefined, latency: ScenarioOutput | undefined): ScenarioOutput {
+  const rows: Row[] = [];
+  const h = http?.extra ?? {};
+  const l = latency?.extra ?? {};
+  if (h.sidecarCpuPer1k !== undefined) rows.push({ subject: 'sidecar, saturated (scenario 1)', available: true, figures: { cpuPer1k: h.sidecarCpuPer1k, rssMiB: h.sidecarRssMiB } });
+  else rows.push(unavailable('sidecar, saturated (scenario 1)', 'the sidecar was not measured in scenario 1'));
+  if (l.clientCpuPer1k !== undefined) {
+    rows.push({ subject: 'client sidecar, 1000 req/s (scenario 2)', available: true, figures: { cpuPer1k: l.clientCpuPer1k, rssMiB: l.clientRssMiB } });
+    rows.push({ subject: 'server sidecar, 1000 req/s (scenario 2)', available: true, figures: { cpuPer1k: l.serverCpuPer1k, rssMiB: l.serverRssMiB } });
+  } else rows.push(unavailable('sidecars, 1000 req/s (scenario 2)', 'the sidecars were not measured in scenario 2'));
+  const avail = rows.filter((r) => r.available);
+  const worstCpu = avail.length > 0 ? Math.max(...avail.map((r) => r.figures.cpuPer1k)) : undefined;
+  const fixedRate = avail.filter((r) => r.subject.includes('1000 req/s'));
+  const cpuAtRate = fixedRate.length > 0 ? Math.max(...fixedRate.map((r) => r.figures.cpuPer1k)) : undefined;
+  const rss = avail.length > 0 ? Math.max(...avail.map((r) => r.figures.rssMiB)) : undefined;
+  return {
+    setup: [
+      'CPU: utime + stime of the sidecar process (/proc/<pid>/stat) before and after each run, divided by the requests served; the median over repeats',
+      'RSS: VmHWM (/proc/<pid>/status), the peak since the process started, after the last run',
+      'CPU seconds per 1000 requests equals vCPU per 1000 req/s',
+    ],
+    columns: [
+      { id: 'cpuPer1k', label: 'vCPU per 1000 req/s', digits: 3 },
+      { id: 'rssMiB', label: 'peak RSS MiB', digits: 1 },
+    ],
+    rows,
+    checks: [
+      check(
+        {
+          id: 'cost-cpu-fixed-rate',
+          label: 'sidecar vCPU per 1000 req/s (at 1000 req/s)',
+          target: 0.05,
+          op: '<=',
+          unit: 'vCPU',
+          why: 'Every meshed pod pays this. Istio\'s Envoy sidecar needs ~0.2–0.5 vCPU per 1000 req/s (perf-anchors A1, A7), ztunnel ~0.06 (A3); sidemesh aims below the lightest of them so meshing a namespace does not double its CPU requests.',
+        },
+        cpuAtRate,
+      ),
+      check(
+        {
+          id: 'cost-cpu-saturated',
+          label: 'sidecar vCPU per 1000 req/s (saturated)',
+          target: 0.05,
+          op: '<=',
+          unit: 'vCPU',
+          why: 'The same target under peak load, where fixed costs are amortised: the best case for the sidecar.',
+        },
+        h.sidecarCpuPer1k,
+      ),
+      check(
+        {
+          id: 'cost-rss',
+          label: 'sidecar peak RSS',
+          target: 64,
+          op: '<=',
+          unit: 'MiB',
+          why: 'The injected sidecar\'s default memory limit is 64 Mi (as Rainbond\'s was); above it the sidecar is OOM-killed under load.',
+        },
+        rss,
+      ),
+    ],
+    notes: worstCpu === undefined ? ['Needs the sidecar: see scenarios 1 and 2.'] : [],
+  };
+}
