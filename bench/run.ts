@@ -14,7 +14,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DOC_TEXT } from './lib/doc-text.ts';
 import { ensureTools } from './lib/peers.ts';
@@ -113,10 +113,15 @@ async function main(): Promise<void> {
   file.finishedAt = new Date().toISOString();
   file.scenarios.sort((a, b) => ORDER.indexOf(a.id) - ORDER.indexOf(b.id));
   const name = `${startedAt.toISOString().slice(0, 19).replace(/[:T]/g, '-')}-${hostname().replace(/[^A-Za-z0-9.-]/g, '_')}.json`;
-  writeFileSync(join(resultsDir, name), JSON.stringify(file, null, 2) + '\n');
-  log(`wrote bench/results/${name}`);
-  writeDocs(join(root, 'docs'), latestScenarios(resultsDir, ORDER), DOC_TEXT);
-  log('regenerated docs/benchmarks.md and docs/benchmarks.svg');
+  // A smoke run is for checking the harness: it never becomes the published figures.
+  const dir = values.quick ? join(resultsDir, 'quick') : resultsDir;
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, name), JSON.stringify(file, null, 2) + '\n');
+  log(`wrote ${relative(root, join(dir, name))}`);
+  if (!values.quick) {
+    writeDocs(join(root, 'docs'), latestScenarios(resultsDir, ORDER), DOC_TEXT);
+    log('regenerated docs/benchmarks.md, docs/benchmarks.svg and the README table');
+  }
   for (const s of file.scenarios) {
     for (const c of s.checks) log(`${c.label}: ${c.value === null ? 'not measured' : c.value.toFixed(3)} (target ${c.op} ${c.target})`);
   }

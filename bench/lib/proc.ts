@@ -214,6 +214,20 @@ export function peakRssMiB(pid: number): number {
   }
 }
 
+/**
+ * Anonymous resident memory in MiB (RssAnon): heap, stacks, buffers. Unlike VmRSS it leaves out the
+ * node binary's file-backed pages, which a container's cgroup can reclaim under its limit; it is
+ * what an out-of-memory kill is decided on.
+ */
+export function anonRssMiB(pid: number): number {
+  try {
+    const m = /RssAnon:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 /** Current RSS in MiB (VmRSS). */
 export function rssMiB(pid: number): number {
   try {

@@ -62,8 +62,33 @@ function table(s: ScenarioResult): string {
   return [head, sep, ...lines].join('\n');
 }
 
-export function renderMarkdown(found: Located[], intro: string, method: string, reading: string): string {
+/** The targets table: one row per check (docs/benchmarks.md and the README's benchmark section). */
+export function targetsTable(found: Located[], withWhy: boolean): string {
   const checks = found.flatMap((f) => f.scenario.checks);
+  const rows = checks.map(
+    (c) => `| ${c.label} ${c.op === '>=' ? '≥' : '≤'} ${c.target} ${c.unit} | ${fmtValue(c)} | ${verdict(c)} |${withWhy ? ` ${c.why} |` : ''}`,
+  );
+  return [withWhy ? '| target | measured | | why this target |' : '| target | measured | |', withWhy ? '|---|---:|---|---|' : '|---|---:|---|', ...rows].join('\n');
+}
+
+/** Replaces what stands between `<!-- bench:start -->` and `<!-- bench:end -->` in the README. */
+export function renderReadmeBlock(readme: string, found: Located[]): string {
+  const start = '<!-- bench:start -->';
+  const end = '<!-- bench:end -->';
+  const i = readme.indexOf(start);
+  const j = readme.indexOf(end);
+  if (i === -1 || j < i) return readme;
+  const m = found[0]?.run.machine;
+  const newest = found.map((f) => f.scenario.startedAt).sort().pop() ?? '';
+  const block = [
+    `Newest runs up to ${newest.slice(0, 16).replace('T', ' ')} UTC${m ? ` on ${m.cores} × ${m.cpuModel}, Node ${m.node}` : ''}, a shared and noisy machine: read the ratios, and the caveats in docs/benchmarks.md.`,
+    '',
+    targetsTable(found, false),
+  ].join('\n');
+  return `${readme.slice(0, i + start.length)}\n${block}\n${readme.slice(j)}`;
+}
+
+export function renderMarkdown(found: Located[], intro: string, method: string, reading: string): string {
   const out: string[] = [];
   out.push('# Benchmarks');
   out.push('');
@@ -75,9 +100,7 @@ export function renderMarkdown(found: Located[], intro: string, method: string, 
   out.push('');
   out.push('![headroom against each target](benchmarks.svg)');
   out.push('');
-  out.push('| target | measured | | why this target |');
-  out.push('|---|---:|---|---|');
-  for (const c of checks) out.push(`| ${c.label} ${c.op === '>=' ? '≥' : '≤'} ${c.target} ${c.unit} | ${fmtValue(c)} | ${verdict(c)} | ${c.why} |`);
+  out.push(targetsTable(found, true));
   out.push('');
   out.push(method);
   out.push('');
@@ -130,4 +153,6 @@ export function renderSvg(found: Located[]): string {
 export function writeDocs(docsDir: string, found: Located[], texts: { intro: string; method: string; reading: string }): void {
   writeFileSync(join(docsDir, 'benchmarks.md'), renderMarkdown(found, texts.intro, texts.method, texts.reading));
   writeFileSync(join(docsDir, 'benchmarks.svg'), renderSvg(found));
+  const readme = join(docsDir, '..', 'README.md');
+  writeFileSync(readme, renderReadmeBlock(readFileSync(readme, 'utf8'), found));
 }

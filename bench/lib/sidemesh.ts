@@ -2,13 +2,14 @@
  * sidemesh as a benchmark subject: hand-built discover documents (lib/contract.ts), a fake discover
  * that serves them with long-poll, and the real sidecar (`sidemesh sidecar`) in its own process.
  */
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_POLICY } from '../../discover/plugin-options.ts';
 import { decodeDocument, type Cluster, type Listener, type ResourceDocument, type RouteConfig } from '../../lib/contract.ts';
 import { canonicalJson, contentHash } from '../../lib/hash.ts';
+import { buildJs } from '../../scripts/build-js.ts';
 import { freePort, start, waitForPort, type Child } from './proc.ts';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -140,6 +141,32 @@ export class FakeDiscover {
   }
 }
 
+let built: string | undefined;
+
+/**
+ * The command line the images run, so the bench measures what ships: the sources stripped to JS
+ * (scripts/build-js.ts, built once per bench run) and the node flags of Dockerfile.sidecar's
+ * ENTRYPOINT, read from the Dockerfile itself so the two cannot drift apart.
+ */
+export function sidemeshCommand(): string[] {
+  if (built === undefined) {
+    const out = mkdtempSync(join(tmpdir(), 'sidemesh-bench-build-'));
+    buildJs(root, out, ['bin', 'cli', 'lib', 'sidecar', 'dns', 'discover', 'admission']);
+    symlinkSync(join(root, 'node_modules'), join(out, 'node_modules'));
+    built = join(out, 'bin', 'sidemesh.js');
+  }
+  return [...imageNodeFlags(), built];
+}
+
+/** The flags between the node binary and the script in Dockerfile.sidecar's ENTRYPOINT. */
+export function imageNodeFlags(): string[] {
+  const text = readFileSync(join(root, 'Dockerfile.sidecar'), 'utf8');
+  const line = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(text);
+  if (!line) throw new Error('Dockerfile.sidecar has no JSON ENTRYPOINT');
+  const argv = JSON.parse(line[1]) as string[];
+  return argv.slice(1, argv.findIndex((a) => a.endsWith('sidemesh.js')));
+}
+
 export interface SidecarProcess {
   child: Child;
   adminPort: number;
@@ -154,7 +181,7 @@ export async function startSidecar(discoverUrl: string, cpus: string | undefined
   const adminPort = await freePort();
   const metricsPort = await freePort();
   const cache = mkdtempSync(join(tmpdir(), 'sidemesh-bench-sidecar-'));
-  const child = start('sidecar', process.execPath, [join(root, 'bin/sidemesh.ts'), 'sidecar'], {
+  const child = start('sidecar', process.execPath, [...sidemeshCommand(), 'sidecar'], {
     cpus,
     env: {
       DISCOVER_URL: discoverUrl,

@@ -3,6 +3,7 @@
  * AdmissionReviews per second (autocannon, closed loop) and latency at a fixed rate (open loop).
  * Each review is a Deployment's pod CREATE that gets the sidecar injected (a JSON patch back).
  */
+import { sidemeshCommand } from '../lib/sidemesh.ts';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { autocannon, LOADGEN_CPU, openLoop, SUBJECT_CPU } from '../lib/loadgen.ts';
@@ -102,7 +103,7 @@ export const admission: Scenario = {
       child = start(
         'admission',
         process.execPath,
-        [join(root, 'bin/sidemesh.ts'), 'admission', '--self-signed', '--host', '127.0.0.1', '--port', String(port), '--metrics-port', '0', '--ca-bundle-sync', 'false', '--log-level', 'warn'],
+        [...sidemeshCommand(), 'admission', '--self-signed', '--host', '127.0.0.1', '--port', String(port), '--metrics-port', '0', '--ca-bundle-sync', 'false', '--log-level', 'warn'],
         { cpus: SUBJECT_CPU, env: { LOG_LEVEL: 'warn' } },
       );
       await waitForPort('127.0.0.1', port, 20_000, child);

@@ -4,7 +4,7 @@
  * other work on the machine hits all of them rather than one.
  */
 import type { Tools } from '../lib/peers.ts';
-import { cpuSeconds, peakRssMiB, processTree, type Child } from '../lib/proc.ts';
+import { cpuSeconds, peakRssMiB, processTree, type Child, anonRssMiB } from '../lib/proc.ts';
 import type { Check, Column, Row } from '../lib/results.ts';
 
 export interface Ctx {
@@ -50,6 +50,11 @@ export function cpuOf(m: Measured): number {
 /** Peak RSS: the largest single process (the worker that does the work), in MiB. */
 export function peakRssOf(m: Measured): number {
   return Math.max(0, ...pidsOf(m).map((p) => peakRssMiB(p) || 0));
+}
+
+/** Anonymous RSS now (after a run: close to its peak): the largest single process, in MiB. */
+export function anonRssOf(m: Measured): number {
+  return Math.max(0, ...pidsOf(m).map((p) => anonRssMiB(p) || 0));
 }
 
 export async function stopAll(ms: Measured[]): Promise<void> {

@@ -3,6 +3,7 @@
  * table) and forwarded names with a warm cache (a stub upstream of our own on loopback): peak qps,
  * then a rate-limited run (-Q 10000) with per-query latencies (-v) for p50/p99.
  */
+import { sidemeshCommand } from '../lib/sidemesh.ts';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LOADGEN_CPU, SUBJECT_CPU } from '../lib/loadgen.ts';
@@ -111,7 +112,7 @@ export const dns: Scenario = {
             JSON.stringify({ clusterDomain: 'cluster.local', searches: ['bench.svc.cluster.local', 'svc.cluster.local', 'cluster.local'], ttlSeconds: 30, upstreams: [`127.0.0.1:${stubPort}`], records: mesh }),
           );
           const port = await freePort();
-          const d = start('sidemesh-dns', process.execPath, [join(root, 'bin/sidemesh.ts'), 'dns', '--document', docFile, '--listen', `127.0.0.1:${port}`, '--upstream', `127.0.0.1:${stubPort}`], {
+          const d = start('sidemesh-dns', process.execPath, [...sidemeshCommand(), 'dns', '--document', docFile, '--listen', `127.0.0.1:${port}`, '--upstream', `127.0.0.1:${stubPort}`], {
             cpus: SUBJECT_CPU,
             env: { LOG_LEVEL: 'warn' },
           });

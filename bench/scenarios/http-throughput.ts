@@ -8,7 +8,7 @@ import { haproxy, nginxApp, nginxHttpProxy } from '../lib/peers.ts';
 import { freePort, type Child } from '../lib/proc.ts';
 import { check, medianFigures, unavailable, type Row } from '../lib/results.ts';
 import { buildDocument, FakeDiscover, sidecarMissing, startSidecar, waitForListeners } from '../lib/sidemesh.ts';
-import { cpuOf, errMessage, peakRssOf, stopAll, type Ctx, type Measured, type Scenario, type ScenarioOutput } from './context.ts';
+import { anonRssOf, cpuOf, errMessage, peakRssOf, stopAll, type Ctx, type Measured, type Scenario, type ScenarioOutput } from './context.ts';
 
 interface Subject extends Measured {
   url: string;
@@ -86,6 +86,7 @@ export const httpThroughput: Scenario = {
               fig.cpuPer1k = cpu / (res.requests / 1000);
               fig.cpuUtil = cpu / durationS;
               fig.rssMiB = peakRssOf(s);
+              fig.anonMiB = anonRssOf(s);
             }
             runs.get(s.name)!.push(fig);
           } catch (e) {
@@ -119,6 +120,7 @@ export const httpThroughput: Scenario = {
           { id: 'cpuUtil', label: 'proxy CPU (cores)', digits: 2 },
           { id: 'cpuPer1k', label: 'CPU s / 1000 req', digits: 4 },
           { id: 'rssMiB', label: 'peak RSS MiB', digits: 1 },
+          { id: 'anonMiB', label: 'anon RSS MiB', digits: 1 },
           { id: 'errors', label: 'errors', digits: 0 },
         ],
         rows,
@@ -129,7 +131,7 @@ export const httpThroughput: Scenario = {
           ),
         ],
         notes,
-        extra: sc?.available ? { sidecarCpuPer1k: sc.figures.cpuPer1k, sidecarRssMiB: sc.figures.rssMiB } : {},
+        extra: sc?.available ? { sidecarCpuPer1k: sc.figures.cpuPer1k, sidecarRssMiB: sc.figures.rssMiB, sidecarAnonMiB: sc.figures.anonMiB } : {},
       };
     } finally {
       await stopAll(all);
