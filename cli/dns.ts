@@ -5,13 +5,12 @@
  * edits to the file change the answers live. A composition root: it may import several parts.
  */
 import { parseArgs } from 'node:util';
-import { startDiscover } from '../discover/app.ts';
-import { FileSource } from '../discover/file-source.ts';
 import { runDns, usage as documentUsage } from '../dns/main.ts';
 import type { Env } from '../lib/env.ts';
-import { DEFAULT_CLUSTER_DOMAIN, DEFAULT_VIP_CIDR, resourcesPath } from '../lib/names.ts';
+import { resourcesPath } from '../lib/names.ts';
 import { DiscoverClient } from '../sidecar/discover-client.ts';
 import { SidecarMetrics } from '../sidecar/metrics.ts';
+import { startFileDiscover } from './file-discover.ts';
 import { pickWorkload } from './mesh-workload.ts';
 
 export const usage = `${documentUsage}
@@ -37,22 +36,8 @@ export async function main(args: string[], env: Env): Promise<number> {
     else if (t.kind === 'positional') rest.push(t.value);
   }
   return runDns(rest, env, async (apply, logger) => {
-    const source = new FileSource({ file, logger: logger.child({ part: 'discover' }) });
-    await source.start();
+    const { source, discover } = await startFileDiscover(file, 0, logger.child({ part: 'discover' }));
     const workload = pickWorkload(source.view, workloadArg);
-    const s = source.settings;
-    const discover = await startDiscover({
-      source,
-      host: '127.0.0.1',
-      port: 0,
-      logger: logger.child({ part: 'discover' }),
-      clusterDomain: s.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN,
-      dnsUpstreams: s.dnsUpstreams ?? [],
-      dnsTtlSeconds: s.dnsTtlSeconds ?? 5,
-      vipCidr: DEFAULT_VIP_CIDR,
-      maxWaitMs: 60_000,
-      debounceMs: 10,
-    });
     let applied = false;
     const client = new DiscoverClient({
       url: discover.url + resourcesPath(workload.namespace, workload.service, workload.plugin),

@@ -11,16 +11,15 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startDiscover, type RunningDiscover } from '../discover/app.ts';
-import { FileSource } from '../discover/file-source.ts';
 import { DnsServer } from '../dns/server.ts';
 import type { Env } from '../lib/env.ts';
 import type { ResourceDocument } from '../lib/contract.ts';
 import { createLogger, isLogLevel } from '../lib/log.ts';
-import { DEFAULT_CLUSTER_DOMAIN, DEFAULT_VIP_CIDR, resourcesPath } from '../lib/names.ts';
+import { DEFAULT_VIP_CIDR, resourcesPath } from '../lib/names.ts';
 import { loadSidecarConfig } from '../sidecar/config.ts';
 import { Sidecar } from '../sidecar/sidecar.ts';
 import { startDemoApps, type DemoApp } from './demo-apps.ts';
+import { startFileDiscover } from './file-discover.ts';
 import { pickWorkload } from './mesh-workload.ts';
 import { tryLines } from './up-banner.ts';
 
@@ -127,29 +126,14 @@ export async function main(args: string[], env: Env): Promise<number> {
   };
 
   try {
-    const source = new FileSource({ file: flags.file, logger: logger.child({ part: 'discover' }) });
-    await source.start();
-    const settings = source.settings;
+    const { source, discover } = await startFileDiscover(flags.file, flags.discoverPort, logger.child({ part: 'discover' }));
+    stack.push({ name: 'discover', close: () => discover.close() });
     const workload = pickWorkload(source.view, flags.workload);
 
     if (flags.demo) {
       const apps: DemoApp[] = await startDemoApps(source.view, logger);
       stack.push({ name: 'demo apps', close: () => Promise.all(apps.map((a) => a.close())).then(() => undefined) });
     }
-
-    const discover: RunningDiscover = await startDiscover({
-      source,
-      host: '127.0.0.1',
-      port: flags.discoverPort,
-      logger: logger.child({ part: 'discover' }),
-      clusterDomain: settings.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN,
-      dnsUpstreams: settings.dnsUpstreams ?? [],
-      dnsTtlSeconds: settings.dnsTtlSeconds ?? 5,
-      vipCidr: DEFAULT_VIP_CIDR,
-      maxWaitMs: 60_000,
-      debounceMs: 10,
-    });
-    stack.push({ name: 'discover', close: () => discover.close() });
 
     const cacheDir = await mkdtemp(join(tmpdir(), 'sidemesh-up-'));
     stack.push({ name: 'cache dir', close: () => rm(cacheDir, { recursive: true, force: true }) });

@@ -8,18 +8,7 @@ import { scanResponse } from '../../dns/wire.ts';
 import { Packet, StubUpstream, parse, query, tcpAsk, udpAsk } from './helpers.ts';
 import dgram from 'node:dgram';
 import net from 'node:net';
-
-/** mulberry32: a tiny seeded PRNG, so a failure can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../support/prng.ts';
 
 const config = (upstream: string): DnsConfig => ({
   clusterDomain: 'cluster.local',
@@ -56,7 +45,7 @@ function mutate(rand: () => number, base: Buffer): Buffer {
 describe('malformed packets', () => {
   it('decide() and scanResponse() never throw (20 000 seeded mutations)', () => {
     const table = new RecordTable(config('127.0.0.1:1'));
-    const rand = prng(0x5eed);
+    const rand = mulberry32(0x5eed);
     for (let i = 0; i < 20_000; i++) {
       const p = mutate(rand, seeds[i % seeds.length]);
       const d = decide(p, table, true);
@@ -82,7 +71,7 @@ describe('malformed packets', () => {
     });
 
     it('keeps answering after 3 000 malformed UDP packets and garbage TCP streams', async () => {
-      const rand = prng(42);
+      const rand = mulberry32(42);
       const s = dgram.createSocket('udp4');
       for (let i = 0; i < 3000; i++) {
         s.send(mutate(rand, seeds[i % seeds.length]), server.address.port, '127.0.0.1');

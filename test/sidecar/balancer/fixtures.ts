@@ -1,21 +1,11 @@
 /**
- * Test helpers for the balancer: a seeded PRNG, a fake clock, and cluster builders with the
+ * Test helpers for the balancer: the seeded PRNG (re-exported), a fake clock, and cluster builders with the
  * defaults the discover compiler would emit.
  */
 import type { Clock } from '../../../lib/clock.ts';
 import type { Cluster, ClusterPolicy, Endpoint } from '../../../lib/contract.ts';
 
-/** mulberry32: a tiny, fast, seeded PRNG with good enough statistics for distribution checks. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 } from '../../support/prng.ts';
 
 /** A clock that moves only when told; timers fire in `advance`. */
 export class FakeClock implements Clock {
