@@ -5,7 +5,7 @@
  */
 import type { Tools } from '../lib/peers.ts';
 import { cpuSeconds, peakRssMiB, processTree, type Child, anonRssMiB } from '../lib/proc.ts';
-import type { Check, Column, Row } from '../lib/results.ts';
+import { medianFigures, unavailable, type Check, type Column, type Row } from '../lib/results.ts';
 
 export interface Ctx {
   quick: boolean;
@@ -64,4 +64,28 @@ export async function stopAll(ms: Measured[]): Promise<void> {
 export function errMessage(e: unknown): string {
   const s = e instanceof Error ? e.message : String(e);
   return s.split('\n')[0].slice(0, 300);
+}
+
+/**
+ * Runs `measure` for every subject, `ctx.repeats` times, interleaved (A B C A B C …) so that a
+ * noisy stretch of the machine hits every subject alike, and returns one row per subject with the
+ * median of its runs (or why none completed).
+ */
+export async function interleaved<S extends { name: string }>(ctx: Ctx, scenario: string, subjects: readonly S[], measure: (s: S) => Promise<Record<string, number>>): Promise<Row[]> {
+  const runs = new Map<string, Record<string, number>[]>(subjects.map((s) => [s.name, []]));
+  const failures = new Map<string, string>();
+  for (let r = 0; r < ctx.repeats; r++) {
+    for (const s of subjects) {
+      ctx.log(`${scenario}: ${s.name} run ${r + 1}/${ctx.repeats}`);
+      try {
+        runs.get(s.name)!.push(await measure(s));
+      } catch (e) {
+        failures.set(s.name, errMessage(e));
+      }
+    }
+  }
+  return subjects.map((s) => {
+    const rs = runs.get(s.name)!;
+    return rs.length === 0 ? unavailable(s.name, failures.get(s.name) ?? 'no run completed') : { subject: s.name, available: true, figures: medianFigures(rs), runs: rs };
+  });
 }

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { LOADGEN_CPU, SUBJECT_CPU } from '../lib/loadgen.ts';
 import { tempDir } from '../lib/peers.ts';
 import { freePort, run, start, waitForPort, type Child } from '../lib/proc.ts';
-import { check, median, medianFigures, unavailable, type Row } from '../lib/results.ts';
-import { cpuOf, errMessage, peakRssOf, stopAll, type Ctx, type Measured, type Scenario, type ScenarioOutput } from './context.ts';
+import { check, median, unavailable, type Row } from '../lib/results.ts';
+import { cpuOf, errMessage, peakRssOf, stopAll, type Ctx, type Measured, type Scenario, type ScenarioOutput, interleaved } from './context.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const NAMES = 200;
@@ -127,36 +127,24 @@ export const dns: Scenario = {
         }
       }
 
-      const runs = new Map<string, Record<string, number>[]>(subjects.map((s) => [s.name, []]));
-      const failures = new Map<string, string>();
-      for (let r = 0; r < ctx.repeats; r++) {
-        for (const s of subjects) {
-          ctx.log(`dns: ${s.name} run ${r + 1}/${ctx.repeats}`);
-          try {
-            const cpu0 = cpuOf(s);
-            const peak = await dnsperf(s.port, s.file, { seconds });
-            const cpu = cpuOf(s) - cpu0;
-            const rated = await dnsperf(s.port, s.file, { seconds, qps: RATE, verbose: true });
-            runs.get(s.name)!.push({
-              qps: peak.qps,
-              avgMs: peak.avgMs,
-              rateQps: rated.qps,
-              p50Ms: rated.p50Ms ?? Number.NaN,
-              p99Ms: rated.p99Ms ?? Number.NaN,
-              lost: peak.lost + rated.lost,
-              cpuPer1k: ((cpu * 1000) / Math.max(1, peak.sent)) * 1000,
-              rssMiB: peakRssOf(s),
-            });
-          } catch (e) {
-            failures.set(s.name, errMessage(e));
-          }
-        }
-      }
-      for (const s of subjects) {
-        const rs = runs.get(s.name)!;
-        if (rs.length === 0) rows.push(unavailable(s.name, failures.get(s.name) ?? 'no run completed'));
-        else rows.push({ subject: s.name, available: true, figures: medianFigures(rs), runs: rs });
-      }
+      rows.push(
+        ...(await interleaved(ctx, 'dns', subjects, async (s) => {
+          const cpu0 = cpuOf(s);
+          const peak = await dnsperf(s.port, s.file, { seconds });
+          const cpu = cpuOf(s) - cpu0;
+          const rated = await dnsperf(s.port, s.file, { seconds, qps: RATE, verbose: true });
+          return {
+            qps: peak.qps,
+            avgMs: peak.avgMs,
+            rateQps: rated.qps,
+            p50Ms: rated.p50Ms ?? Number.NaN,
+            p99Ms: rated.p99Ms ?? Number.NaN,
+            lost: peak.lost + rated.lost,
+            cpuPer1k: ((cpu * 1000) / Math.max(1, peak.sent)) * 1000,
+            rssMiB: peakRssOf(s),
+          };
+        })),
+      );
       const sm = rows.filter((r) => r.available && r.subject.startsWith('sidemesh'));
       const minQps = sm.length === 2 ? Math.min(...sm.map((r) => r.figures.qps)) : undefined;
       const maxP99 = sm.length === 2 ? Math.max(...sm.map((r) => r.figures.p99Ms)) : undefined;

@@ -7,9 +7,9 @@
 import { LOADGEN_CPU, openLoop, SUBJECT_CPU } from '../lib/loadgen.ts';
 import { haproxy, nginxApp, nginxHttpProxy } from '../lib/peers.ts';
 import { freePort, type Child } from '../lib/proc.ts';
-import { check, median, medianFigures, unavailable, type Row } from '../lib/results.ts';
+import { check, median, unavailable, type Row } from '../lib/results.ts';
 import { buildDocument, FakeDiscover, sidecarMissing, startSidecar, waitForListeners } from '../lib/sidemesh.ts';
-import { cpuOf, errMessage, peakRssOf, stopAll, type Ctx, type Measured, type Scenario, type ScenarioOutput } from './context.ts';
+import { cpuOf, errMessage, peakRssOf, stopAll, type Ctx, type Measured, type Scenario, type ScenarioOutput, interleaved } from './context.ts';
 
 interface Subject extends Measured {
   url: string;
@@ -84,47 +84,35 @@ export const httpLatency: Scenario = {
       }
       all.push(...subjects);
 
-      const runs = new Map<string, Record<string, number>[]>(subjects.map((s) => [s.name, []]));
-      const failures = new Map<string, string>();
-      for (let r = 0; r < ctx.repeats; r++) {
-        for (const s of subjects) {
-          ctx.log(`latency: ${s.name} run ${r + 1}/${ctx.repeats}`);
-          try {
-            const cpu0 = s.hops.map(cpuOf);
-            const res = await openLoop(s.url, { rate: RATE, connections: CONNECTIONS, durationS, warmupS });
-            const cpu = s.hops.map((h, i) => cpuOf(h) - cpu0[i]);
-            if (res.ok === 0) throw new Error(`no successful response (${res.errors} errors, ${res.non2xx} non-2xx): ${res.firstError ?? ''}`);
-            const requests = res.ok + res.non2xx + res.errors;
-            const fig: Record<string, number> = {
-              achieved: res.achievedRate,
-              p50Us: res.latencyUs.p50,
-              p90Us: res.latencyUs.p90,
-              p99Us: res.latencyUs.p99,
-              maxUs: res.latencyUs.max,
-              sendLateP99Us: res.sendLatenessUs.p99,
-              errors: res.errors + res.non2xx + res.unfinished,
-            };
-            // Warm-up requests also burn CPU: count them so CPU per request is not overstated.
-            const total = requests + RATE * warmupS;
-            s.hops.forEach((h, i) => {
-              fig[`cpuPer1k${i}`] = cpu[i] / (total / 1000);
-              fig[`rss${i}`] = peakRssOf(h);
-            });
-            if (s.hops.length > 0) {
-              fig.cpuPer1k = s.hops.reduce((sum, _h, i) => sum + fig[`cpuPer1k${i}`], 0);
-              fig.rssMiB = Math.max(...s.hops.map((_h, i) => fig[`rss${i}`]));
-            }
-            runs.get(s.name)!.push(fig);
-          } catch (e) {
-            failures.set(s.name, errMessage(e));
+      rows.push(
+        ...(await interleaved(ctx, 'latency', subjects, async (s) => {
+          const cpu0 = s.hops.map(cpuOf);
+          const res = await openLoop(s.url, { rate: RATE, connections: CONNECTIONS, durationS, warmupS });
+          const cpu = s.hops.map((h, i) => cpuOf(h) - cpu0[i]);
+          if (res.ok === 0) throw new Error(`no successful response (${res.errors} errors, ${res.non2xx} non-2xx): ${res.firstError ?? ''}`);
+          const requests = res.ok + res.non2xx + res.errors;
+          const fig: Record<string, number> = {
+            achieved: res.achievedRate,
+            p50Us: res.latencyUs.p50,
+            p90Us: res.latencyUs.p90,
+            p99Us: res.latencyUs.p99,
+            maxUs: res.latencyUs.max,
+            sendLateP99Us: res.sendLatenessUs.p99,
+            errors: res.errors + res.non2xx + res.unfinished,
+          };
+          // Warm-up requests also burn CPU: count them so CPU per request is not overstated.
+          const total = requests + RATE * warmupS;
+          s.hops.forEach((h, i) => {
+            fig[`cpuPer1k${i}`] = cpu[i] / (total / 1000);
+            fig[`rss${i}`] = peakRssOf(h);
+          });
+          if (s.hops.length > 0) {
+            fig.cpuPer1k = s.hops.reduce((sum, _h, i) => sum + fig[`cpuPer1k${i}`], 0);
+            fig.rssMiB = Math.max(...s.hops.map((_h, i) => fig[`rss${i}`]));
           }
-        }
-      }
-      for (const s of subjects) {
-        const rs = runs.get(s.name)!;
-        if (rs.length === 0) rows.push(unavailable(s.name, failures.get(s.name) ?? 'no run completed'));
-        else rows.push({ subject: s.name, available: true, figures: medianFigures(rs), runs: rs });
-      }
+          return fig;
+        })),
+      );
       const order = ['direct', 'nginx × 2', 'haproxy × 2', 'sidemesh × 2'];
       rows.sort((a, b) => order.indexOf(a.subject) - order.indexOf(b.subject));
       // Added latency from the medians over repeats: a stall that hits one run of one subject moves

@@ -6,9 +6,9 @@
 import { autocannon, LOADGEN_CPU, SUBJECT_CPU } from '../lib/loadgen.ts';
 import { haproxy, nginxApp, nginxHttpProxy } from '../lib/peers.ts';
 import { freePort, type Child } from '../lib/proc.ts';
-import { check, medianFigures, unavailable, type Row } from '../lib/results.ts';
+import { check, unavailable, type Row } from '../lib/results.ts';
 import { buildDocument, FakeDiscover, sidecarMissing, startSidecar, waitForListeners } from '../lib/sidemesh.ts';
-import { anonRssOf, cpuOf, errMessage, peakRssOf, stopAll, type Ctx, type Measured, type Scenario, type ScenarioOutput } from './context.ts';
+import { anonRssOf, cpuOf, errMessage, peakRssOf, stopAll, type Ctx, type Measured, type Scenario, type ScenarioOutput, interleaved } from './context.ts';
 
 interface Subject extends Measured {
   url: string;
@@ -72,33 +72,21 @@ export const httpThroughput: Scenario = {
       // Warm-up (JIT, connection pools), not recorded.
       for (const s of subjects) await autocannon(s.url, CONNECTIONS, 1).catch(() => undefined);
 
-      const runs = new Map<string, Record<string, number>[]>(subjects.map((s) => [s.name, []]));
-      const failures = new Map<string, string>();
-      for (let r = 0; r < ctx.repeats; r++) {
-        for (const s of subjects) {
-          ctx.log(`http: ${s.name} run ${r + 1}/${ctx.repeats}`);
-          try {
-            const cpu0 = cpuOf(s);
-            const res = await autocannon(s.url, CONNECTIONS, durationS);
-            const cpu = cpuOf(s) - cpu0;
-            const fig: Record<string, number> = { rps: res.rps, p50Ms: res.latencyP50Ms, p99Ms: res.latencyP99Ms, errors: res.errors + res.non2xx };
-            if (s.pids.length > 0) {
-              fig.cpuPer1k = cpu / (res.requests / 1000);
-              fig.cpuUtil = cpu / durationS;
-              fig.rssMiB = peakRssOf(s);
-              fig.anonMiB = anonRssOf(s);
-            }
-            runs.get(s.name)!.push(fig);
-          } catch (e) {
-            failures.set(s.name, errMessage(e));
+      rows.push(
+        ...(await interleaved(ctx, 'http', subjects, async (s) => {
+          const cpu0 = cpuOf(s);
+          const res = await autocannon(s.url, CONNECTIONS, durationS);
+          const cpu = cpuOf(s) - cpu0;
+          const fig: Record<string, number> = { rps: res.rps, p50Ms: res.latencyP50Ms, p99Ms: res.latencyP99Ms, errors: res.errors + res.non2xx };
+          if (s.pids.length > 0) {
+            fig.cpuPer1k = cpu / (res.requests / 1000);
+            fig.cpuUtil = cpu / durationS;
+            fig.rssMiB = peakRssOf(s);
+            fig.anonMiB = anonRssOf(s);
           }
-        }
-      }
-      for (const s of subjects) {
-        const rs = runs.get(s.name)!;
-        if (rs.length === 0) rows.push(unavailable(s.name, failures.get(s.name) ?? 'no run completed'));
-        else rows.push({ subject: s.name, available: true, figures: medianFigures(rs), runs: rs });
-      }
+          return fig;
+        })),
+      );
       const nginx = rows.find((r) => r.subject === 'nginx' && r.available);
       for (const row of rows) if (row.available && nginx) row.figures.vsNginx = row.figures.rps / nginx.figures.rps;
       const order = ['direct', 'nginx', 'haproxy', 'sidemesh sidecar'];

@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { LOADGEN_CPU, SUBJECT_CPU, tcpLoad } from '../lib/loadgen.ts';
 import { haproxy, nginxTcpProxy } from '../lib/peers.ts';
 import { freePort, start, waitForPort, type Child } from '../lib/proc.ts';
-import { check, medianFigures, unavailable, type Row } from '../lib/results.ts';
+import { check, unavailable, type Row } from '../lib/results.ts';
 import { buildDocument, FakeDiscover, sidecarMissing, startSidecar, waitForListeners } from '../lib/sidemesh.ts';
-import { cpuOf, errMessage, peakRssOf, stopAll, type Ctx, type Measured, type Scenario, type ScenarioOutput } from './context.ts';
+import { cpuOf, errMessage, peakRssOf, stopAll, type Ctx, type Measured, type Scenario, type ScenarioOutput, interleaved } from './context.ts';
 
 interface Subject extends Measured {
   port: number;
@@ -66,42 +66,30 @@ export const tcp: Scenario = {
       }
       all.push(...subjects);
 
-      const runs = new Map<string, Record<string, number>[]>(subjects.map((s) => [s.name, []]));
-      const failures = new Map<string, string>();
-      for (let r = 0; r < ctx.repeats; r++) {
-        for (const s of subjects) {
-          ctx.log(`tcp: ${s.name} run ${r + 1}/${ctx.repeats}`);
-          try {
-            const host = s.host === '127.0.0.1' ? [] : ['--host', s.host];
-            const cpu0 = cpuOf(s);
-            const b = await tcpLoad(['bulk', '--port', String(s.port), ...host, '--bytes', String(bytes)], 120);
-            const cpu1 = cpuOf(s);
-            const c = await tcpLoad(['connrate', '--port', String(s.port), ...host, '--duration', String(connS), '--concurrency', String(concurrency)], connS + 60);
-            const cpu2 = cpuOf(s);
-            if (b.errors > 0) throw new Error(`bulk: ${b.firstError}`);
-            const fig: Record<string, number> = {
-              mibPerS: b.mibPerS ?? Number.NaN,
-              connPerS: c.perS ?? Number.NaN,
-              connP50Us: c.p50Us ?? Number.NaN,
-              connP99Us: c.p99Us ?? Number.NaN,
-              connErrors: c.errors,
-            };
-            if (s.pids.length > 0) {
-              fig.cpuPerGiB = (cpu1 - cpu0) / (bytes / 2 ** 30);
-              fig.cpuPer1kConn = (cpu2 - cpu1) / ((c.connections ?? 0) / 1000);
-              fig.rssMiB = peakRssOf(s);
-            }
-            runs.get(s.name)!.push(fig);
-          } catch (e) {
-            failures.set(s.name, errMessage(e));
+      rows.push(
+        ...(await interleaved(ctx, 'tcp', subjects, async (s) => {
+          const host = s.host === '127.0.0.1' ? [] : ['--host', s.host];
+          const cpu0 = cpuOf(s);
+          const b = await tcpLoad(['bulk', '--port', String(s.port), ...host, '--bytes', String(bytes)], 120);
+          const cpu1 = cpuOf(s);
+          const c = await tcpLoad(['connrate', '--port', String(s.port), ...host, '--duration', String(connS), '--concurrency', String(concurrency)], connS + 60);
+          const cpu2 = cpuOf(s);
+          if (b.errors > 0) throw new Error(`bulk: ${b.firstError}`);
+          const fig: Record<string, number> = {
+            mibPerS: b.mibPerS ?? Number.NaN,
+            connPerS: c.perS ?? Number.NaN,
+            connP50Us: c.p50Us ?? Number.NaN,
+            connP99Us: c.p99Us ?? Number.NaN,
+            connErrors: c.errors,
+          };
+          if (s.pids.length > 0) {
+            fig.cpuPerGiB = (cpu1 - cpu0) / (bytes / 2 ** 30);
+            fig.cpuPer1kConn = (cpu2 - cpu1) / ((c.connections ?? 0) / 1000);
+            fig.rssMiB = peakRssOf(s);
           }
-        }
-      }
-      for (const s of subjects) {
-        const rs = runs.get(s.name)!;
-        if (rs.length === 0) rows.push(unavailable(s.name, failures.get(s.name) ?? 'no run completed'));
-        else rows.push({ subject: s.name, available: true, figures: medianFigures(rs), runs: rs });
-      }
+          return fig;
+        })),
+      );
       const hap = rows.find((r) => r.subject === 'haproxy (tcp)' && r.available);
       for (const row of rows) {
         if (!row.available || !hap) continue;
