@@ -11,6 +11,7 @@
  *   injected is reported as `skipped: 'not-injectable'` with a warning;
  * - every warning starts with `sidemesh: ` and is at most 120 characters (mesh-anchors.md §2.2).
  */
+import { jsonClone } from './json-clone.ts';
 import type { V1Pod } from '@kubernetes/client-node';
 import { ANNOTATION_INBOUND_PORTS, ANNOTATION_STATUS, LABEL_INJECT, LABEL_INJECTED, formatInboundPorts } from '../lib/names.ts';
 import { planInboundPorts } from './inbound-ports.ts';
@@ -82,7 +83,7 @@ export function injectPod(pod: V1Pod, namespace: string, options: InjectOptions)
   if ('error' in plan) return notInjectable(plan.error, [...resolved.warnings, ...plan.warnings]);
   if ((pod.spec.volumes ?? []).some((v) => v.name === CACHE_VOLUME)) return notInjectable(`volume name ${CACHE_VOLUME} is already taken`);
 
-  const out = structuredClone(pod);
+  const out = jsonClone(pod);
   const spec = out.spec!;
   const warnings = [...resolved.warnings, ...plan.warnings];
 

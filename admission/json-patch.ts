@@ -10,6 +10,8 @@
  * - keys are escaped per RFC 6901 (`~` → `~0`, `/` → `~1`);
  * - two equal values give `[]`.
  */
+import { jsonClone } from './json-clone.ts';
+
 export type JsonPatchOp =
   | { op: 'add'; path: string; value: unknown }
   | { op: 'remove'; path: string }
@@ -93,5 +95,5 @@ export function deepEqual(a: unknown, b: unknown): boolean {
 }
 
 function clone<T>(v: T): T {
-  return v === null || typeof v !== 'object' ? v : structuredClone(v);
+  return v === null || typeof v !== 'object' ? v : jsonClone(v);
 }

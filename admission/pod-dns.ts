@@ -3,6 +3,7 @@
  * lets a non-root sidecar bind :53 and low service ports. Both mutate the injector's private copy of
  * the pod spec and return warnings for whatever the pod had that had to be merged or overridden.
  */
+import { jsonClone } from './json-clone.ts';
 import type { V1PodDNSConfigOption, V1PodSpec } from '@kubernetes/client-node';
 
 export const UNPRIVILEGED_PORT_SYSCTL = 'net.ipv4.ip_unprivileged_port_start';
@@ -43,7 +44,7 @@ export function applyDns(spec: V1PodSpec, input: DnsInput): string[] {
   const base = policy === 'None' && (theirs.searches?.length ?? 0) > 0 ? [] : clusterSearches(input.namespace, input.clusterDomain);
   const searches = unique([...base, ...(theirs.searches ?? [])]).slice(0, MAX_SEARCHES);
 
-  const options: V1PodDNSConfigOption[] = structuredClone(theirs.options ?? []);
+  const options: V1PodDNSConfigOption[] = jsonClone(theirs.options ?? []);
   if (!options.some((o) => o.name === 'ndots')) options.unshift({ name: 'ndots', value: '5' });
 
   if (spec.dnsConfig) warnings.push(`existing dnsConfig merged into sidemesh's (policy ${policy} → None)`);

@@ -2,6 +2,7 @@
  * The sidecar container the webhook adds (ARCHITECTURE.md "Injection"). Pure: built from the pod's
  * resolved settings and its inbound port plan.
  */
+import { jsonClone } from './json-clone.ts';
 import type { V1Container, V1EnvVar } from '@kubernetes/client-node';
 import { ENV, PORT_SIDECAR_ADMIN, PORT_SIDECAR_METRICS, resourcesPath } from '../lib/names.ts';
 import type { PodSettings } from './pod-settings.ts';
@@ -57,7 +58,7 @@ function sharedEnv(main: V1Container | undefined, pluginNames: ReadonlySet<strin
   const out: V1EnvVar[] = [];
   for (const e of main?.env ?? []) {
     if (OWN_ENV.has(e.name) || pluginNames.has(e.name)) continue;
-    const copy = structuredClone(e);
+    const copy = jsonClone(e);
     // A resourceFieldRef without containerName means "this container": in the sidecar it would read
     // the sidecar's own limits. Pin it to the main container so the value means what the app sees.
     const rf = copy.valueFrom?.resourceFieldRef;
@@ -118,7 +119,7 @@ export function buildSidecar(input: SidecarInput): V1Container {
     volumeMounts: [{ name: CACHE_VOLUME, mountPath: CACHE_MOUNT_PATH }],
     terminationMessagePolicy: 'FallbackToLogsOnError',
   };
-  if (settings.copyEnv && input.main?.envFrom?.length) container.envFrom = structuredClone(input.main.envFrom);
+  if (settings.copyEnv && input.main?.envFrom?.length) container.envFrom = jsonClone(input.main.envFrom);
 
   if (settings.nativeSidecar) {
     container.restartPolicy = 'Always';
