@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import { parseHostPort } from '../lib/contract.ts';
 import { MeshFileError } from '../lib/errors.ts';
-import { DEFAULT_PLUGIN, formatInboundPorts, parseInboundPorts } from '../lib/names.ts';
+import { ANNOTATION_VIP, DEFAULT_PLUGIN, formatInboundPorts, parseInboundPorts } from '../lib/names.ts';
 import { emptyView } from './model.ts';
 import type { ClusterView, EndpointSliceView, ServicePortView, SliceEndpointView } from './model.ts';
 
@@ -85,7 +85,7 @@ function parseService(c: Checker, view: ClusterView, raw: unknown, path: string)
   const namespace = c.name(s.namespace, `${path}.namespace`, 'default');
   const ports = parsePorts(c, c.list(s.ports, `${path}.ports`), `${path}.ports`);
   const annotations: Record<string, string> = {};
-  if (s.vip !== undefined) annotations['sidemesh.io/vip'] = String(s.vip);
+  if (s.vip !== undefined) annotations[ANNOTATION_VIP] = String(s.vip);
   if (view.services.has(`${namespace}/${name}`)) c.problem(`${path}.name`, `Service ${namespace}/${name} is listed twice`);
   view.services.set(`${namespace}/${name}`, { namespace, name, type: 'ClusterIP', headless: false, ports: ports.map(({ targetPort: _t, ...p }) => p), labels: {}, annotations });
   // One slice per distinct set of endpoint ports: replicas on one host listen on different ports.

@@ -9,10 +9,8 @@
  * Because an older Service claims first, a newer Service can never take its address.
  */
 import { isIPv4 } from 'node:net';
-import { PREFIX } from '../lib/names.ts';
-import { DEFAULT_VIP_CIDR } from '../lib/names.ts';
+import { ANNOTATION_VIP, DEFAULT_VIP_CIDR } from '../lib/names.ts';
 
-export const ANNOTATION_VIP = `${PREFIX}vip`;
 
 export interface VipCidr {
   text: string;

@@ -10,6 +10,8 @@ export const ANNOTATION_STATUS = 'sidemesh.io/status';
 export const ANNOTATION_SERVICE = 'sidemesh.io/service';
 export const ANNOTATION_PLUGIN = 'sidemesh.io/plugin';
 export const ANNOTATION_INBOUND_PORTS = 'sidemesh.io/inbound-ports';
+/** On a Service: pins its loopback VIP (discover/vip.ts). */
+export const ANNOTATION_VIP = 'sidemesh.io/vip';
 
 /** Plugin id when a pod names none. */
 export const DEFAULT_PLUGIN = 'mesh';
