@@ -6,6 +6,7 @@
 import { parseHostPort } from '../lib/contract.ts';
 import { EnvReader, type Env } from '../lib/env.ts';
 import { isLogLevel, type LogLevel } from '../lib/log.ts';
+import { h1ParserAvailable } from './h1-parser.ts';
 import { DEFAULT_PLUGIN, ENV, PORT_DNS, PORT_SIDECAR_ADMIN, PORT_SIDECAR_METRICS } from '../lib/names.ts';
 
 export interface HostPort {
@@ -45,6 +46,11 @@ export interface SidecarConfig {
   readonly httpRequestTimeoutMs: number;
   /** `SIDEMESH_HTTP_IDLE_TIMEOUT` (60s): idle keep-alive client connections are closed after this. Longer than usual client pools' idle time, so the app rarely races a close. */
   readonly httpIdleTimeoutMs: number;
+  /**
+   * `SIDEMESH_HTTP_FAST_PATH` (true): HTTP listeners parse only heads and framing with node's strict
+   * parser and forward over their own keep-alive sockets (h1-connection.ts); false = node:http + undici.
+   */
+  readonly httpFastPath: boolean;
   /** `SIDEMESH_UPSTREAM_IDLE_TIMEOUT` (4s): idle pooled upstream connections are closed after this; below Node's 5 s server default so we close first. */
   readonly upstreamIdleTimeoutMs: number;
   /** `SIDEMESH_BIND_RETRY_INTERVAL` (5s): how often a listener that failed to bind (address in use) is tried again. */
@@ -94,6 +100,7 @@ export function loadSidecarConfig(env: Env): SidecarConfig {
     httpHeadersTimeoutMs: r.durationMs('SIDEMESH_HTTP_HEADERS_TIMEOUT', 10_000),
     httpRequestTimeoutMs: r.durationMs('SIDEMESH_HTTP_REQUEST_TIMEOUT', 300_000),
     httpIdleTimeoutMs: r.durationMs('SIDEMESH_HTTP_IDLE_TIMEOUT', 60_000),
+    httpFastPath: r.bool('SIDEMESH_HTTP_FAST_PATH', true) && h1ParserAvailable,
     upstreamIdleTimeoutMs: r.durationMs('SIDEMESH_UPSTREAM_IDLE_TIMEOUT', 4_000),
     bindRetryMs: r.durationMs('SIDEMESH_BIND_RETRY_INTERVAL', 5_000),
     logLevel: isLogLevel(level) ? level : 'info',

@@ -81,6 +81,19 @@ export function downstreamResponseHeaders(headers: IncomingHttpHeaders): string[
   return out;
 }
 
+/** The same for node's raw `[name, value, …]` list (the fast path); names keep the upstream's case. */
+export function downstreamRawResponseHeaders(raw: readonly string[]): string[] {
+  let conn: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i].length === 10 && raw[i].toLowerCase() === 'connection') conn = conn === undefined ? raw[i + 1] : `${conn},${raw[i + 1]}`;
+  const named = connectionNamed(conn);
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    if (isHopByHop(raw[i].toLowerCase(), named)) continue;
+    out.push(raw[i], raw[i + 1]);
+  }
+  return out;
+}
+
 /** Methods safe to send twice (RFC 9110 §9.2.2); only these are retried after a response or reset. */
 export function isIdempotent(method: string | undefined): boolean {
   return method === 'GET' || method === 'HEAD' || method === 'OPTIONS' || method === 'PUT' || method === 'DELETE' || method === 'TRACE';

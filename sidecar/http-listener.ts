@@ -8,11 +8,16 @@
  * - node's strict parser: Content-Length with Transfer-Encoding, or conflicting Content-Lengths, are
  *   parse errors; `clientError` answers 400 `bad_request` once and closes the connection, because
  *   after a framing error the byte stream cannot be trusted (request smuggling).
+ *
+ * Two engines behind the same surface: the fast path (default; a `net` server, h1-connection.ts,
+ * the same parser and defences, its timeouts checked by one sweep per listener like node's
+ * `connectionsCheckingInterval`) and node:http + undici (`SIDEMESH_HTTP_FAST_PATH=false`).
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { createServer, Server as NodeHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Listener } from '../lib/contract.ts';
 import { ListenerBindError } from './errors.ts';
+import { ClientConn } from './h1-connection.ts';
 import { forwardHttp } from './http-exchange.ts';
 import { methodLabel, type SidecarMetrics, type TrafficMetrics } from './metrics.ts';
 import { sendProxyError, sendRawProxyError } from './proxy-error.ts';
@@ -36,20 +41,30 @@ export interface HttpServerLimits {
   headersTimeoutMs: number;
   requestTimeoutMs: number;
   idleTimeoutMs: number;
+  /** Serve with the HTTP/1.1 fast path (default true). */
+  fastPath?: boolean;
 }
 
 export class HttpListener {
   state: HttpListenerState;
-  readonly #server: Server;
+  readonly #server: Server | NetServer;
   readonly #metrics: SidecarMetrics;
   readonly #sockets = new Set<Socket>();
+  readonly #conns = new Set<ClientConn>();
+  readonly #limits: HttpServerLimits;
+  #sweep: NodeJS.Timeout | undefined;
   #draining = false;
   #closing: Promise<void> | undefined;
 
   constructor(state: HttpListenerState, metrics: SidecarMetrics, limits: HttpServerLimits) {
     this.state = state;
     this.#metrics = metrics;
-    this.#server = createServer(
+    this.#limits = limits;
+    if (limits.fastPath === true) {
+      this.#server = createNetServer({ allowHalfOpen: true, noDelay: true }, this.#onFastConnection);
+      return;
+    }
+    const server = createServer(
       {
         headersTimeout: limits.headersTimeoutMs,
         requestTimeout: limits.requestTimeoutMs,
@@ -60,13 +75,23 @@ export class HttpListener {
       },
       this.#onRequest,
     );
-    this.#server.on('connection', (socket: Socket) => {
+    this.#server = server;
+    server.on('connection', (socket: Socket) => {
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
     });
-    this.#server.on('clientError', this.#onClientError);
-    this.#server.on('upgrade', this.#onUpgrade);
-    this.#server.on('connect', (_req: IncomingMessage, socket: Socket) => sendRawProxyError(socket, 'bad_request', this.#metrics));
+    server.on('clientError', this.#onClientError);
+    server.on('upgrade', this.#onUpgrade);
+    server.on('connect', (_req: IncomingMessage, socket: Socket) => sendRawProxyError(socket, 'bad_request', this.#metrics));
+  }
+
+  /** Read by the fast path's connections. */
+  get metrics(): SidecarMetrics {
+    return this.#metrics;
+  }
+
+  get draining(): boolean {
+    return this.#draining;
   }
 
   get name(): string {
@@ -94,14 +119,15 @@ export class HttpListener {
     this.#closing ??= new Promise<void>((resolve) => {
       this.#draining = true;
       if (this.#server.listening) this.#server.close();
-      this.#server.closeIdleConnections();
+      this.#closeIdle();
       const done = () => {
         clearInterval(poll);
         clearTimeout(cut);
+        if (this.#sweep !== undefined) clearInterval(this.#sweep);
         resolve();
       };
       const poll = setInterval(() => {
-        this.#server.closeIdleConnections();
+        this.#closeIdle();
         if (this.#sockets.size === 0) done();
       }, 50);
       const cut = setTimeout(() => {
@@ -112,6 +138,34 @@ export class HttpListener {
     });
     return this.#closing;
   }
+
+  #closeIdle(): void {
+    if (this.#server instanceof NodeHttpServer) this.#server.closeIdleConnections();
+    else for (const c of this.#conns) c.drain();
+  }
+
+  #onFastConnection = (socket: Socket): void => {
+    const conn = new ClientConn(socket, this);
+    this.#sockets.add(socket);
+    this.#conns.add(conn);
+    socket.once('close', () => {
+      this.#sockets.delete(socket);
+      this.#conns.delete(conn);
+    });
+    if (this.#draining) conn.drain();
+    this.#sweep ??= setInterval(this.#checkTimeouts, Math.min(1000, this.#limits.headersTimeoutMs)).unref();
+  };
+
+  /** Slowloris and idle limits for fast-path connections, checked in one pass (node does the same). */
+  #checkTimeouts = (): void => {
+    const now = performance.now();
+    const { headersTimeoutMs, requestTimeoutMs, idleTimeoutMs } = this.#limits;
+    for (const c of this.#conns) {
+      if (c.headStartedAt > 0 && now - c.headStartedAt > headersTimeoutMs) c.protocolFault('request_timeout');
+      else if (requestTimeoutMs > 0 && c.requestStartedAt > 0 && now - c.requestStartedAt > requestTimeoutMs) c.protocolFault('request_timeout');
+      else if (c.idle && c.idleSince > 0 && idleTimeoutMs > 0 && now - c.idleSince > idleTimeoutMs) c.socket.destroy();
+    }
+  };
 
   #onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const s = this.state;
@@ -138,7 +192,8 @@ export class HttpListener {
       up = name === undefined ? undefined : s.clusters.get(name);
     }
     if (up === undefined) return sendRawProxyError(socket, 'no_route', this.#metrics);
-    forwardUpgrade(req, socket, head, up, this.#metrics);
+    const upgrade = { method: req.method ?? 'GET', url: req.url ?? '/', rawHeaders: req.rawHeaders, connection: req.headers.connection, remoteAddress: req.socket.remoteAddress };
+    forwardUpgrade(upgrade, socket, head, up, this.#metrics);
   };
 
   #onClientError = (err: Error & { code?: string }, socket: Socket): void => {

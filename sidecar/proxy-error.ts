@@ -111,6 +111,21 @@ export function sendProxyError(res: ServerResponse, cause: ProxyCause, metrics: 
 }
 
 /**
+ * The fast path's synthetic response as one string (same status, header and counter as
+ * sendProxyError); the connection stays open unless `close`. Status 0 (client gone): no text.
+ */
+export function rawProxyErrorResponse(cause: ProxyCause, metrics: FaultCounter, close: boolean): { status: number; text: string } {
+  countFault(metrics, cause);
+  const status = STATUS[cause];
+  if (status === 0) return { status, text: '' };
+  const body = `${cause}\n`;
+  const text =
+    `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\n` +
+    `${PROXY_ERROR_HEADER}: ${cause}\r\n${close ? 'connection: close\r\n' : ''}\r\n${body}`;
+  return { status, text };
+}
+
+/**
  * Answers on a raw socket (a malformed request head, or an upgrade that cannot be proxied), then
  * closes it: after a parse error the byte stream cannot be trusted (request smuggling).
  */

@@ -55,7 +55,7 @@ export class Sidecar {
       metrics: this.metrics,
       log,
       sourceService: `${config.service}.${config.namespace}`,
-      limits: { headersTimeoutMs: config.httpHeadersTimeoutMs, requestTimeoutMs: config.httpRequestTimeoutMs, idleTimeoutMs: config.httpIdleTimeoutMs },
+      limits: { headersTimeoutMs: config.httpHeadersTimeoutMs, requestTimeoutMs: config.httpRequestTimeoutMs, idleTimeoutMs: config.httpIdleTimeoutMs, fastPath: config.httpFastPath },
       upstreamIdleTimeoutMs: config.upstreamIdleTimeoutMs,
       drainGraceMs: config.drainGraceMs,
       bindRetryMs: config.bindRetryMs,

@@ -7,17 +7,25 @@
  * Not retried: by the time a connect fails the client is still waiting, but upgrades are rare and
  * usually long-lived; the client reconnects, as WebSocket clients are built to.
  */
-import type { IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { upstreamRequestHeaders } from './http-headers.ts';
 import type { SidecarMetrics } from './metrics.ts';
 import { sendRawProxyError } from './proxy-error.ts';
 import type { UpstreamCluster } from './upstream-cluster.ts';
 
-export function forwardUpgrade(req: IncomingMessage, client: Socket, head: Buffer, up: UpstreamCluster, metrics: SidecarMetrics): void {
+/** The parts of an upgrade request head the proxy replays (from node:http or the fast path). */
+export interface UpgradeRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly rawHeaders: readonly string[];
+  readonly connection: string | undefined;
+  readonly remoteAddress: string | undefined;
+}
+
+export function forwardUpgrade(req: UpgradeRequest, client: Socket, head: Buffer, up: UpstreamCluster, metrics: SidecarMetrics): void {
   const b = up.balancer;
   const hashOn = up.policy.hashOn;
-  const ep = b.pick(hashOn?.kind === 'source' ? { hashKey: req.socket.remoteAddress } : undefined);
+  const ep = b.pick(hashOn?.kind === 'source' ? { hashKey: req.remoteAddress } : undefined);
   if (ep === undefined) return sendRawProxyError(client, 'no_healthy_upstream', metrics);
   if (!b.tryAcquireConnection()) return sendRawProxyError(client, 'overflow', metrics);
   b.onStart(ep);
@@ -41,7 +49,7 @@ export function forwardUpgrade(req: IncomingMessage, client: Socket, head: Buffe
     connected = true;
     clearTimeout(connectTimer);
     b.onSuccess(ep);
-    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, req.socket.remoteAddress, true);
+    const headers = upstreamRequestHeaders(req.rawHeaders, req.connection, req.remoteAddress, true);
     let text = `${req.method} ${req.url} HTTP/1.1\r\n`;
     for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
     upstream.write(text + '\r\n');

@@ -18,6 +18,7 @@ import type { Logger } from '../lib/log.ts';
 import { ClusterBalancer } from './balancer/cluster-balancer.ts';
 import type { EndpointState } from './balancer/endpoint-state.ts';
 import { UpstreamOverflowError } from './errors.ts';
+import { EndpointPool } from './h1-upstream-pool.ts';
 import type { SidecarMetrics, TrafficMetrics } from './metrics.ts';
 
 export interface UpstreamClusterOptions {
@@ -40,6 +41,8 @@ export class UpstreamCluster {
   cluster: Cluster;
   readonly #options: UpstreamClusterOptions;
   #pools = new Map<string, Pool>();
+  /** The fast path's per-endpoint socket pools, beside undici's (same lifecycle rules). */
+  #h1 = new Map<string, EndpointPool>();
   #shape: string;
   #closed = false;
 
@@ -74,11 +77,13 @@ export class UpstreamCluster {
     if (shape !== this.#shape) {
       this.#shape = shape;
       this.#retire([...this.#pools.keys()]);
+      this.#retireH1([...this.#h1.keys()]);
       return;
     }
     const keep = new Set<string>();
     for (const e of cluster.endpoints) keep.add(e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`);
     this.#retire([...this.#pools.keys()].filter((k) => !keep.has(k)));
+    this.#retireH1([...this.#h1.keys()].filter((k) => !keep.has(k)));
   }
 
   /** The keep-alive pool for an endpoint, created on first use. */
@@ -94,9 +99,32 @@ export class UpstreamCluster {
     return pool;
   }
 
+  /** The fast path's socket pool for an endpoint, created on first use. */
+  h1Pool(ep: EndpointState): EndpointPool {
+    let pool = this.#h1.get(ep.key);
+    if (pool === undefined) {
+      const policy = this.balancer.policy;
+      pool = new EndpointPool({
+        host: ep.address,
+        port: ep.port,
+        connectTimeoutMs: policy.connectTimeoutMs,
+        maxConnections: policy.circuitBreaker.maxConnections,
+        maxRequestsPerConnection: policy.maxRequestsPerConnection,
+        idleTimeoutMs: this.#options.upstreamIdleTimeoutMs,
+        balancer: this.balancer,
+      });
+      // After close: a one-off pool whose sockets close once their request is done.
+      if (this.#closed) pool.close(false);
+      else this.#h1.set(ep.key, pool);
+    }
+    return pool;
+  }
+
   /** Closes every pool gracefully; with `force`, in-flight requests are aborted. Idempotent. */
   async close(force = false): Promise<void> {
     this.#closed = true;
+    for (const p of this.#h1.values()) p.close(force);
+    this.#h1.clear();
     const pools = [...this.#pools.values()];
     this.#pools.clear();
     this.balancer.close();
@@ -108,6 +136,13 @@ export class UpstreamCluster {
       const pool = this.#pools.get(key);
       this.#pools.delete(key);
       pool?.close().catch(() => undefined);
+    }
+  }
+
+  #retireH1(keys: string[]): void {
+    for (const key of keys) {
+      this.#h1.get(key)?.close(false);
+      this.#h1.delete(key);
     }
   }
 

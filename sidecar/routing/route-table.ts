@@ -42,6 +42,8 @@ export class RouteTable {
   /** `.example.com` suffixes, longest first. */
   readonly #wildcards: { suffix: string; host: CompiledHost }[] = [];
   #any: CompiledHost | undefined;
+  /** Some route matches on headers (the fast path builds a header object only then). */
+  readonly usesHeaders: boolean;
 
   constructor(config: RouteConfig, options: { random?: () => number } = {}) {
     const random = options.random ?? Math.random;
@@ -64,6 +66,7 @@ export class RouteTable {
         }
       }
     }
+    this.usesHeaders = config.virtualHosts.some((vh) => vh.routes.some((r) => r.match.headers.length > 0));
     // Stable sort: equal-length suffixes keep config order.
     this.#wildcards.sort((a, b) => b.suffix.length - a.suffix.length);
   }

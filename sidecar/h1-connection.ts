@@ -1,0 +1,298 @@
+/**
+ * One client connection on the HTTP/1.1 fast path: node's strict parser over the raw socket, one
+ * H1Exchange per request, responses written straight to the socket.
+ *
+ * Pipelining: requests are answered in order. Only the first queued request runs; a pipelined one
+ * waits (its body held) and reading pauses while more than one is queued, so a client cannot make
+ * the sidecar buffer more than one socket read of requests.
+ *
+ * After a parse error the byte stream cannot be trusted (request smuggling): the client gets one
+ * `400 bad_request` (or `431`) if nothing of a response went out yet, then the connection closes.
+ * Upgrades leave the fast path: the socket goes to upgrade-proxy.ts with the bytes after the head.
+ */
+import type { Socket } from 'node:net';
+import { H1Exchange } from './h1-exchange.ts';
+import { headersObject, scanRequest } from './h1-heads.ts';
+import { createParser, isParseError, METHODS, releaseParser, type NativeParser, type ParserHandler, type ParseError } from './h1-parser.ts';
+import type { HttpListenerState } from './http-listener.ts';
+import type { SidecarMetrics } from './metrics.ts';
+import { countFault, rawProxyErrorResponse, sendRawProxyError, type ProxyCause } from './proxy-error.ts';
+import type { UpstreamCluster } from './upstream-cluster.ts';
+import { forwardUpgrade, type UpgradeRequest } from './upgrade-proxy.ts';
+
+export interface ConnHost {
+  readonly state: HttpListenerState;
+  readonly metrics: SidecarMetrics;
+  readonly draining: boolean;
+}
+
+export class ClientConn implements ParserHandler {
+  readonly socket: Socket;
+  readonly remoteAddress: string | undefined;
+  readonly #host: ConnHost;
+  readonly #parser: NativeParser;
+  readonly #queue: H1Exchange[] = [];
+  #reading: H1Exchange | undefined;
+  #headers: string[] = [];
+  #url = '';
+  #headerObjects: WeakMap<H1Exchange, Record<string, string | string[]>> | undefined;
+  #upgrade: { req: UpgradeRequest; state: HttpListenerState } | undefined;
+  /** performance.now() when the current head (or whole request) started; 0 when not waiting. */
+  headStartedAt: number;
+  requestStartedAt = 0;
+  idleSince = 0;
+  #bodyHeld = false;
+  #throttled = 0;
+  #paused = false;
+  #closing = false;
+  #gone = false;
+
+  constructor(socket: Socket, host: ConnHost) {
+    this.socket = socket;
+    this.remoteAddress = socket.remoteAddress;
+    this.#host = host;
+    this.#parser = createParser('request', this);
+    this.headStartedAt = performance.now();
+    socket.on('data', this.#onData);
+    socket.on('end', this.#onEnd);
+    socket.on('error', noop);
+    socket.once('close', this.#onClose);
+  }
+
+  get idle(): boolean {
+    return this.#queue.length === 0 && this.#upgrade === undefined;
+  }
+
+  #onData = (chunk: Buffer): void => {
+    if (this.#closing) return;
+    const r = this.#parser.execute(chunk);
+    if (isParseError(r)) return this.#protocolError(r);
+    if (this.#upgrade !== undefined) {
+      this.socket.off('data', this.#onData);
+      this.socket.pause();
+      this.#upgradeHead = chunk.subarray(r);
+      if (this.#queue.length === 0) this.#startUpgrade();
+      return;
+    }
+    this.#flow();
+  };
+  #upgradeHead: Buffer | undefined;
+
+  #onEnd = (): void => {
+    // A request cut off mid-head or mid-body can never complete: the client is gone.
+    if (this.#reading !== undefined || this.requestStartedAt > 0) {
+      this.socket.destroy();
+      return;
+    }
+    // The client half-closed after whole requests: answer them, then close our side too.
+    if (this.#queue.length === 0) this.socket.end();
+    else this.#closing = true;
+  };
+
+  #onClose = (): void => {
+    this.#gone = true;
+    this.#reading = undefined;
+    for (const ex of this.#queue.splice(0)) ex.abort('client_closed');
+    releaseParser(this.#parser);
+  };
+
+  onMessageBegin(): void {
+    const now = performance.now();
+    this.headStartedAt = now;
+    this.requestStartedAt = now;
+    this.idleSince = 0;
+  }
+
+  onHeaders(headers: string[], url: string): void {
+    for (const h of headers) this.#headers.push(h);
+    this.#url += url;
+  }
+
+  onHeadersComplete(major: number, minor: number, headers: string[] | undefined, method: number, url: string | undefined, _s: number, _t: string | undefined, upgrade: boolean, keepAlive: boolean): number {
+    this.headStartedAt = 0;
+    const raw = headers ?? this.#headers;
+    const path = url ?? this.#url;
+    this.#headers = [];
+    this.#url = '';
+    const name = METHODS[method] ?? 'GET';
+    const state = this.#host.state;
+    if (name === 'CONNECT') {
+      this.#closing = true;
+      sendRawProxyError(this.socket, 'bad_request', this.#host.metrics);
+      return 0;
+    }
+    const scan = scanRequest(raw);
+    if (upgrade) {
+      this.#upgrade = { req: { method: name, url: path, rawHeaders: raw, connection: scan.connection, remoteAddress: this.remoteAddress }, state };
+      return 0;
+    }
+    let up = state.cluster;
+    if (up === undefined && state.routes !== undefined) {
+      const cluster = state.routes.select(scan.host, path, state.routes.usesHeaders ? headersObject(raw) : EMPTY);
+      up = cluster === undefined ? undefined : state.clusters.get(cluster);
+    }
+    const ex = new H1Exchange(this, up, up?.traffic ?? state.traffic, name, path, raw, scan, major === 1 && minor === 0, keepAlive);
+    this.#queue.push(ex);
+    this.#reading = ex;
+    if (this.#queue.length === 1) ex.start();
+    return 0;
+  }
+
+  onBody(chunk: Buffer): void {
+    this.#reading?.onBody(chunk);
+  }
+
+  onMessageComplete(): void {
+    this.requestStartedAt = 0;
+    const ex = this.#reading;
+    this.#reading = undefined;
+    if (ex === undefined) return;
+    ex.onBodyEnd();
+    if (ex.resDone && this.#queue[0] === ex) this.#advance();
+  }
+
+  /** The request's headers as node would give them (route matchers, ring-hash keys), built once. */
+  headersOf(ex: H1Exchange): Record<string, string | string[]> {
+    this.#headerObjects ??= new WeakMap();
+    let h = this.#headerObjects.get(ex);
+    if (h === undefined) this.#headerObjects.set(ex, (h = headersObject(ex.raw)));
+    return h;
+  }
+
+  keepAliveAfter(ex: H1Exchange): boolean {
+    return ex.keepAlive && !this.#closing && !this.#host.draining;
+  }
+
+  write(data: string | Buffer): boolean {
+    if (this.#gone) return true;
+    return typeof data === 'string' ? this.socket.write(data, 'latin1') : this.socket.write(data);
+  }
+
+  countFault(cause: ProxyCause): void {
+    countFault(this.#host.metrics, cause);
+  }
+
+  /** A synthetic response for `ex` (proxy-error.ts builds it); after a response head: cut the connection. */
+  fault(ex: H1Exchange, cause: ProxyCause): number {
+    if (ex.headSent || this.#gone) {
+      countFault(this.#host.metrics, cause);
+      if (!this.#gone) this.socket.destroy();
+      return 0;
+    }
+    const close = !this.keepAliveAfter(ex);
+    const { status, text } = rawProxyErrorResponse(cause, this.#host.metrics, close);
+    if (status === 0) return 0;
+    ex.headSent = true;
+    this.write(text);
+    this.finishResponse(ex, close);
+    return status;
+  }
+
+  finishResponse(ex: H1Exchange, close: boolean): void {
+    ex.resDone = true;
+    if (close) {
+      this.#closing = true;
+      this.#queue.length = 0;
+      this.#reading = undefined;
+      this.socket.destroySoon();
+      return;
+    }
+    if (ex.reqDone && this.#queue[0] === ex) this.#advance();
+  }
+
+  /** The request's body cannot move on yet (no upstream socket, 64 KiB held): stop reading. */
+  holdBody(on: boolean): void {
+    this.#bodyHeld = on;
+    this.#flow();
+  }
+
+  /** An upstream socket's buffer is full: stop reading the client until it drains. */
+  waitForUpstream(upstream: Socket): void {
+    this.#throttled++;
+    this.#flow();
+    upstream.once('drain', this.#onUpstreamDrain);
+    upstream.once('close', this.#onUpstreamDrain);
+  }
+
+  #onUpstreamDrain = (): void => {
+    if (this.#throttled > 0) this.#throttled--;
+    this.#flow();
+  };
+
+  /** Our socket to the client is full: pause the upstream until it drains. */
+  throttle(upstream: Socket): void {
+    upstream.pause();
+    this.socket.once('drain', () => upstream.resume());
+  }
+
+  /** Stop reading while requests queue up or a body cannot move; resume when it can. */
+  #flow(): void {
+    const pause = this.#queue.length > 1 || this.#bodyHeld || this.#throttled > 0;
+    if (pause === this.#paused || this.#gone) return;
+    this.#paused = pause;
+    if (pause) this.socket.pause();
+    else this.socket.resume();
+  }
+
+  #advance(): void {
+    this.#queue.shift();
+    this.#bodyHeld = false;
+    if (this.#closing) {
+      if (this.#queue.length === 0) this.socket.destroySoon();
+      return;
+    }
+    const next = this.#queue[0];
+    if (next !== undefined) next.start();
+    else if (this.#upgrade !== undefined && this.#upgradeHead !== undefined) return this.#startUpgrade();
+    else {
+      this.idleSince = performance.now();
+      this.headStartedAt = 0;
+      if (this.#host.draining) this.socket.end();
+    }
+    this.#flow();
+  }
+
+  #startUpgrade(): void {
+    const { req, state } = this.#upgrade!;
+    const head = this.#upgradeHead ?? Buffer.alloc(0);
+    this.#upgrade = undefined;
+    this.#closing = true;
+    releaseParser(this.#parser);
+    let up: UpstreamCluster | undefined = state.cluster;
+    if (up === undefined && state.routes !== undefined) {
+      const cluster = state.routes.select(headerOf(req.rawHeaders, 'host'), req.url, headersObject(req.rawHeaders));
+      up = cluster === undefined ? undefined : state.clusters.get(cluster);
+    }
+    if (up === undefined) return sendRawProxyError(this.socket, 'no_route', this.#host.metrics);
+    forwardUpgrade(req, this.socket, head, up, this.#host.metrics);
+  }
+
+  #protocolError(err: ParseError): void {
+    this.protocolFault(err.code === 'HPE_HEADER_OVERFLOW' ? 'headers_too_large' : 'bad_request');
+  }
+
+  /** Malformed input or a client too slow (408): one error answer if possible, then close. */
+  protocolFault(cause: ProxyCause): void {
+    if (this.#closing || this.#gone) return;
+    this.#closing = true;
+    const active = this.#queue[0];
+    const answered = active !== undefined && active.headSent;
+    for (const ex of this.#queue.splice(0)) ex.abort(cause, false);
+    if (answered) this.socket.destroy();
+    else sendRawProxyError(this.socket, cause, this.#host.metrics);
+  }
+
+  /** Listener drain: idle connections close now, busy ones after their response. */
+  drain(): void {
+    if (this.idle && this.requestStartedAt === 0) this.socket.end();
+  }
+}
+
+const EMPTY: Record<string, string> = {};
+
+function headerOf(raw: readonly string[], lower: string): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) if (raw[i].toLowerCase() === lower) return raw[i + 1];
+  return undefined;
+}
+
+function noop(): void {}

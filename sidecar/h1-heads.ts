@@ -1,0 +1,121 @@
+/**
+ * Request and response heads of the HTTP/1.1 fast path, written as one latin1 string each.
+ * The header rules are http-headers.ts's (one place): hop-by-hop headers removed both ways, Host
+ * kept, x-forwarded-* added, Expect answered by the sidecar. Here only the framing is added back:
+ * bodies are re-framed by the sidecar (Content-Length kept, chunked re-chunked), so the framing
+ * headers the peer sent never reach the other side unchecked.
+ */
+import { downstreamRawResponseHeaders, upstreamRequestHeaders } from './http-headers.ts';
+
+/** How a message body is delimited on the wire. */
+export type Framing = 'none' | 'length' | 'chunked' | 'close';
+
+/** The value of a header in node's raw `[name, value, …]` list, repeated values joined with ", ". */
+export function rawHeader(raw: readonly string[], lower: string): string | undefined {
+  let out: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    if (name.length !== lower.length || name.toLowerCase() !== lower) continue;
+    out = out === undefined ? raw[i + 1] : `${out}, ${raw[i + 1]}`;
+  }
+  return out;
+}
+
+/**
+ * Node's IncomingHttpHeaders shape (lower-case names, repeats joined with ", ", `set-cookie` an
+ * array, `cookie` joined with "; "), for route header matchers and ring-hash keys.
+ */
+export function headersObject(raw: readonly string[]): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = Object.create(null);
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toLowerCase();
+    const value = raw[i + 1];
+    const prev = out[name];
+    if (name === 'set-cookie') out[name] = prev === undefined ? [value] : [...(prev as string[]), value];
+    else if (prev === undefined) out[name] = value;
+    else out[name] = `${prev as string}${name === 'cookie' ? '; ' : ', '}${value}`;
+  }
+  return out;
+}
+
+/** What the fast path needs from a request head, in one pass over the raw list. */
+export interface RequestScan {
+  framing: Framing;
+  host: string | undefined;
+  connection: string | undefined;
+  expectContinue: boolean;
+}
+
+/** The parser already rejected ambiguous framing (CL with TE, differing CLs), so one pass suffices. */
+export function scanRequest(raw: readonly string[]): RequestScan {
+  let framing: Framing = 'none';
+  let host: string | undefined;
+  let connection: string | undefined;
+  let expectContinue = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i];
+    switch (n.length) {
+      case 4:
+        if (host === undefined && n.toLowerCase() === 'host') host = raw[i + 1];
+        break;
+      case 6:
+        if (n.toLowerCase() === 'expect') expectContinue = raw[i + 1].trim().toLowerCase() === '100-continue';
+        break;
+      case 10:
+        if (n.toLowerCase() === 'connection') connection = connection === undefined ? raw[i + 1] : `${connection}, ${raw[i + 1]}`;
+        break;
+      case 14:
+        if (framing === 'none' && n.toLowerCase() === 'content-length' && Number(raw[i + 1]) > 0) framing = 'length';
+        break;
+      case 17:
+        if (n.toLowerCase() === 'transfer-encoding') framing = 'chunked';
+        break;
+    }
+  }
+  return { framing, host, connection, expectContinue };
+}
+
+/** The head sent upstream: always HTTP/1.1 keep-alive; chunked bodies are re-chunked by the sidecar. */
+export function upstreamRequestHead(method: string, url: string, raw: readonly string[], scan: RequestScan, clientAddress: string | undefined): string {
+  const headers = upstreamRequestHeaders(raw, scan.connection, clientAddress);
+  const framing = scan.framing;
+  let head = `${method} ${url} HTTP/1.1\r\n`;
+  for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+  if (framing === 'chunked') head += 'transfer-encoding: chunked\r\n';
+  return head + '\r\n';
+}
+
+/** Response framing from the upstream's head; `bodiless` for HEAD requests and 1xx/204/304. */
+export function responseFraming(raw: readonly string[], bodiless: boolean): { framing: Framing; length: string | undefined } {
+  if (bodiless) return { framing: 'none', length: rawHeader(raw, 'content-length') };
+  let chunked = false;
+  let length: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i];
+    if (n.length === 17 && n.toLowerCase() === 'transfer-encoding') chunked = true;
+    else if (n.length === 14 && n.toLowerCase() === 'content-length') length = raw[i + 1];
+  }
+  if (chunked) return { framing: 'chunked', length: undefined };
+  if (length !== undefined) return { framing: 'length', length };
+  return { framing: 'close', length: undefined };
+}
+
+/**
+ * The head sent to the client. `out` is how the body goes out: `length` keeps Content-Length,
+ * `chunked` adds Transfer-Encoding, `close` (HTTP/1.0 clients with an unsized body) delimits by
+ * closing. `close` also adds `Connection: close` when the client connection ends after this response.
+ */
+export function downstreamResponseHead(status: number, statusText: string | undefined, raw: readonly string[], length: string | undefined, out: Framing, closeAfter: boolean): string {
+  const headers = downstreamRawResponseHeaders(raw);
+  let head = `HTTP/1.1 ${status} ${statusText || 'unknown'}\r\n`;
+  for (let i = 0; i < headers.length; i += 2) {
+    // Framing is re-added below from what the sidecar actually sends.
+    const n = headers[i];
+    if (n.length === 14 && n.toLowerCase() === 'content-length') continue;
+    head += `${n}: ${headers[i + 1]}\r\n`;
+  }
+  if (length !== undefined && (out === 'length' || out === 'none')) head += `content-length: ${length}\r\n`;
+  else if (out === 'chunked') head += 'transfer-encoding: chunked\r\n';
+  if (closeAfter) head += 'connection: close\r\n';
+  return head + '\r\n';
+}

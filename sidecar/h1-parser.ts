@@ -1,0 +1,95 @@
+/**
+ * Node's own HTTP/1.1 parser (llhttp, the `HTTPParser` binding node:http uses internally), typed for
+ * the fast path. Using it rather than a hand-written parser keeps exactly node's strict-mode
+ * defences: Content-Length with Transfer-Encoding, duplicate Content-Length, obs-fold, bare LF and
+ * invalid header bytes are parse errors; the 16 KiB header cap is node's `--max-http-header-size`.
+ *
+ * The binding is not a public API (`_http_common`); it has kept this shape since Node 12 and the
+ * listener falls back to node:http when it is missing (`h1ParserAvailable`).
+ */
+import { createRequire } from 'node:module';
+
+/** An llhttp error as the binding returns it from execute()/finish(). */
+export interface ParseError extends Error {
+  code: string;
+  bytesParsed: number;
+}
+
+export interface NativeParser {
+  initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
+  /** Bytes parsed, or the parse error. Callbacks run synchronously inside. */
+  execute(data: Buffer): number | ParseError;
+  /** Signals EOF: completes a close-delimited message, or returns an error for a truncated one. */
+  finish(): number | ParseError | undefined;
+  close(): void;
+  [callback: number]: unknown;
+}
+
+interface Binding {
+  HTTPParser: { new (): NativeParser; REQUEST: number; RESPONSE: number; kLenientNone: number };
+  methods: string[];
+}
+
+let binding: Binding | undefined;
+try {
+  binding = createRequire(import.meta.url)('_http_common') as Binding;
+  if (typeof binding.HTTPParser !== 'function' || !Array.isArray(binding.methods)) binding = undefined;
+} catch {
+  binding = undefined;
+}
+
+export const h1ParserAvailable = binding !== undefined;
+
+/** llhttp's method numbers → names (the binding passes the number to onHeadersComplete). */
+export const METHODS: readonly string[] = binding?.methods ?? [];
+
+// Callback slots of the binding (HTTPParser.kOn*), stable since Node 12.
+export const ON_MESSAGE_BEGIN = 0;
+export const ON_HEADERS = 1;
+export const ON_HEADERS_COMPLETE = 2;
+export const ON_BODY = 3;
+export const ON_MESSAGE_COMPLETE = 4;
+
+/** onHeadersComplete's answer for responses that have no body whatever they say (HEAD, 1xx). */
+export const SKIP_BODY = 1;
+
+/**
+ * What the parser calls; `this` is the handler object. `headers`/`url` are undefined when the head had
+ * more than 32 fields: the parser then delivered them in pieces through `onHeaders` first.
+ */
+export interface ParserHandler {
+  onMessageBegin(): void;
+  onHeaders(headers: string[], url: string): void;
+  onHeadersComplete(major: number, minor: number, headers: string[] | undefined, method: number, url: string | undefined, status: number, statusText: string | undefined, upgrade: boolean, keepAlive: boolean): number | void;
+  onBody(chunk: Buffer): void;
+  onMessageComplete(): void;
+}
+
+/** A strict parser (no lenient flags) for requests (`'request'`) or responses, wired to `h`. */
+export function createParser(kind: 'request' | 'response', h: ParserHandler): NativeParser {
+  if (binding === undefined) throw new Error('node HTTP parser binding unavailable');
+  const P = binding.HTTPParser;
+  const p = new P();
+  p.initialize(kind === 'request' ? P.REQUEST : P.RESPONSE, {}, 0, P.kLenientNone);
+  p[ON_MESSAGE_BEGIN] = () => h.onMessageBegin();
+  p[ON_HEADERS] = (headers: string[], url: string) => h.onHeaders(headers, url);
+  p[ON_HEADERS_COMPLETE] = (major: number, minor: number, headers: string[] | undefined, method: number, url: string | undefined, status: number, statusText: string | undefined, upgrade: boolean, keepAlive: boolean) =>
+    h.onHeadersComplete(major, minor, headers, method, url, status, statusText, upgrade, keepAlive) ?? 0;
+  p[ON_BODY] = (chunk: Buffer) => h.onBody(chunk);
+  p[ON_MESSAGE_COMPLETE] = () => h.onMessageComplete();
+  return p;
+}
+
+/** Frees the native parser once the current stack (possibly inside execute()) has unwound, as node does. */
+export function releaseParser(p: NativeParser): void {
+  p[ON_MESSAGE_BEGIN] = p[ON_HEADERS] = p[ON_HEADERS_COMPLETE] = p[ON_BODY] = p[ON_MESSAGE_COMPLETE] = noop;
+  setImmediate(() => p.close());
+}
+
+function noop(): number {
+  return 0;
+}
+
+export function isParseError(r: unknown): r is ParseError {
+  return r instanceof Error;
+}

@@ -1,0 +1,240 @@
+/**
+ * Keep-alive HTTP/1.1 connections to one endpoint for the fast path (what undici's Pool is for the
+ * node:http path): at most `maxConnections` sockets, one request per socket at a time (no
+ * pipelining), LIFO reuse so the warmest socket goes first, idle sockets closed after
+ * `idleTimeoutMs` (below node's 5 s server default, so the sidecar closes first).
+ *
+ * Each socket owns a strict response parser; the attempt using the socket (`UpstreamUser`) gets the
+ * final response head, body chunks (de-framed) and the end. 1xx interim responses are swallowed, as
+ * undici does. A socket goes back to the pool only when its response ended cleanly, the request was
+ * sent whole and both sides allow keep-alive; anything else closes it.
+ *
+ * The cluster-wide connection cap is taken from the balancer when a socket opens and given back
+ * when it closes. `close()` lets busy sockets finish their request (a retired endpoint drains).
+ */
+import { connect, type Socket } from 'node:net';
+import type { ClusterBalancer } from './balancer/cluster-balancer.ts';
+import { createParser, isParseError, releaseParser, SKIP_BODY, type NativeParser, type ParserHandler } from './h1-parser.ts';
+import type { AttemptFailure } from './proxy-error.ts';
+
+export interface UpstreamUser {
+  /** A socket is ready for this request: write the head (and body) now. */
+  onUpstreamReady(conn: UpstreamConn): void;
+  /** Final response head; return true for a bodiless response (HEAD). */
+  onUpstreamHead(status: number, statusText: string | undefined, raw: string[], keepAlive: boolean): boolean;
+  onUpstreamData(chunk: Buffer): void;
+  onUpstreamEnd(): void;
+  onUpstreamError(failure: AttemptFailure): void;
+  /** Around a batch of socket data, so the client side can coalesce its writes. */
+  onUpstreamBatch(start: boolean): void;
+}
+
+export interface PoolOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly connectTimeoutMs: number;
+  readonly maxConnections: number;
+  /** 0 = unlimited. */
+  readonly maxRequestsPerConnection: number;
+  readonly idleTimeoutMs: number;
+  readonly balancer: ClusterBalancer;
+}
+
+export class UpstreamConn implements ParserHandler {
+  readonly socket: Socket;
+  readonly #pool: EndpointPool;
+  readonly #parser: NativeParser;
+  user: UpstreamUser | undefined;
+  connected = false;
+  requests = 0;
+  idleSince = 0;
+  /** The attempt wrote its whole request (a partly sent one makes the socket unusable). */
+  requestSent = false;
+  #keepAlive = false;
+  #interim = false;
+  #headers: string[] = [];
+  #closed = false;
+
+  constructor(pool: EndpointPool, socket: Socket) {
+    this.#pool = pool;
+    this.socket = socket;
+    this.#parser = createParser('response', this);
+    socket.on('data', this.#onData);
+    socket.on('error', noop);
+    socket.once('close', this.#onClose);
+  }
+
+  #onData = (chunk: Buffer): void => {
+    const u = this.user;
+    if (u === undefined) {
+      // Bytes while idle: the server broke protocol (or closes); never reuse this socket.
+      this.socket.destroy();
+      return;
+    }
+    u.onUpstreamBatch(true);
+    const r = this.#parser.execute(chunk);
+    if (isParseError(r)) this.#fail('reset');
+    u.onUpstreamBatch(false);
+  };
+
+  #onClose = (): void => {
+    this.#closed = true;
+    this.#pool.forget(this);
+    // EOF completes a close-delimited body; anything else mid-response is a reset.
+    if (this.user !== undefined && this.connected) {
+      const r = this.#parser.finish();
+      if (isParseError(r) || this.user !== undefined) this.#fail('reset');
+    }
+    releaseParser(this.#parser);
+  };
+
+  #fail(failure: AttemptFailure): void {
+    const u = this.user;
+    this.user = undefined;
+    if (!this.socket.destroyed) this.socket.destroy();
+    u?.onUpstreamError(failure);
+  }
+
+  onMessageBegin(): void {
+    this.#headers = [];
+  }
+
+  onHeaders(headers: string[]): void {
+    for (const h of headers) this.#headers.push(h);
+  }
+
+  onHeadersComplete(_major: number, _minor: number, headers: string[] | undefined, _method: number, _url: string | undefined, status: number, statusText: string | undefined, _upgrade: boolean, keepAlive: boolean): number {
+    this.#interim = status < 200;
+    if (this.#interim) return SKIP_BODY;
+    this.#keepAlive = keepAlive;
+    const u = this.user;
+    if (u === undefined) return SKIP_BODY;
+    return u.onUpstreamHead(status, statusText, headers ?? this.#headers, keepAlive) ? SKIP_BODY : 0;
+  }
+
+  onBody(chunk: Buffer): void {
+    this.user?.onUpstreamData(chunk);
+  }
+
+  onMessageComplete(): void {
+    if (this.#interim) return;
+    const u = this.user;
+    this.user = undefined;
+    this.#pool.release(this, this.#keepAlive && this.requestSent);
+    u?.onUpstreamEnd();
+  }
+
+  /** The attempt gives the socket up mid-exchange (timeout, client gone): it cannot be reused. */
+  abandon(): void {
+    this.user = undefined;
+    if (!this.socket.destroyed) this.socket.destroy();
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+}
+
+export class EndpointPool {
+  readonly o: PoolOptions;
+  readonly #idle: UpstreamConn[] = [];
+  readonly #waiting: UpstreamUser[] = [];
+  readonly #all = new Set<UpstreamConn>();
+  #opening = 0;
+  #closing = false;
+  #sweep: NodeJS.Timeout | undefined;
+
+  constructor(options: PoolOptions) {
+    this.o = options;
+  }
+
+  /** Hands `user` a socket now, after a connect, or when one frees up (then it waits: pending). */
+  acquire(user: UpstreamUser): void {
+    const idle = this.#idle.pop();
+    if (idle !== undefined) return this.#attach(idle, user);
+    if (this.#all.size + this.#opening < this.o.maxConnections) return this.#open(user);
+    this.#waiting.push(user);
+  }
+
+  /** A waiting user gave up (timeout, client gone). */
+  cancel(user: UpstreamUser): void {
+    const i = this.#waiting.indexOf(user);
+    if (i !== -1) this.#waiting.splice(i, 1);
+  }
+
+  release(conn: UpstreamConn, reusable: boolean): void {
+    const max = this.o.maxRequestsPerConnection;
+    if (!reusable || this.#closing && this.#waiting.length === 0 || (max > 0 && conn.requests >= max) || conn.closed) {
+      conn.socket.destroy();
+      return;
+    }
+    const next = this.#waiting.shift();
+    if (next !== undefined) return this.#attach(conn, next);
+    conn.idleSince = performance.now();
+    this.#idle.push(conn);
+    this.#sweep ??= setInterval(this.#sweepIdle, Math.max(100, this.o.idleTimeoutMs / 4)).unref();
+  }
+
+  forget(conn: UpstreamConn): void {
+    if (!this.#all.delete(conn)) return;
+    const i = this.#idle.indexOf(conn);
+    if (i !== -1) this.#idle.splice(i, 1);
+    // A slot opened up: a waiter may connect instead.
+    const next = this.#waiting.shift();
+    if (next !== undefined) this.acquire(next);
+  }
+
+  /** Graceful: idle sockets close now, busy ones after their response. `force` cuts everything. */
+  close(force: boolean): void {
+    this.#closing = true;
+    if (this.#sweep !== undefined) clearInterval(this.#sweep);
+    for (const c of this.#idle.splice(0)) c.socket.destroy();
+    if (force) {
+      for (const u of this.#waiting.splice(0)) u.onUpstreamError('reset');
+      for (const c of this.#all) c.socket.destroy();
+    }
+  }
+
+  #sweepIdle = (): void => {
+    const limit = performance.now() - this.o.idleTimeoutMs;
+    for (let i = this.#idle.length - 1; i >= 0; i--) if (this.#idle[i].idleSince <= limit) this.#idle[i].socket.destroy();
+  };
+
+  #attach(conn: UpstreamConn, user: UpstreamUser): void {
+    conn.user = user;
+    conn.requests++;
+    conn.requestSent = false;
+    user.onUpstreamReady(conn);
+  }
+
+  #open(user: UpstreamUser): void {
+    const b = this.o.balancer;
+    if (!b.tryAcquireConnection()) return user.onUpstreamError('overflow');
+    this.#opening++;
+    const socket = connect({ host: this.o.host, port: this.o.port, noDelay: true, keepAlive: true });
+    const conn = new UpstreamConn(this, socket);
+    conn.user = user;
+    const timer = setTimeout(() => socket.destroy(), this.o.connectTimeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      this.#opening--;
+      this.#all.add(conn);
+      conn.connected = true;
+      conn.user = undefined;
+      this.#attach(conn, user);
+    });
+    socket.once('close', () => {
+      b.releaseConnection();
+      if (conn.connected) return;
+      clearTimeout(timer);
+      this.#opening--;
+      const u = conn.user;
+      conn.user = undefined;
+      u?.onUpstreamError('connect');
+      const next = this.#waiting.shift();
+      if (next !== undefined) this.acquire(next);
+    });
+  }
+}
+
+function noop(): void {}

@@ -1,0 +1,183 @@
+import { connect, createServer as createNetServer, type Server as NetServer } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Sidecar } from '../../sidecar/sidecar.ts';
+import { cluster, document, ep, FakeDiscover, get, httpListener, metricsText, sidecarEnv, startSidecar, startUpstream, waitFor, type Upstream } from './helpers.ts';
+
+// VIPs of this file: 127.136.0.x. Port 8080 → a node:http upstream, 8081 → a raw TCP upstream whose
+// answers the test scripts byte for byte (truncated responses, chunked bodies).
+const VIP = '127.136.0.1';
+
+/** Writes `bytes` (in pieces if an array), returns everything received until the sidecar closes or `untilMs`. */
+function raw(bytes: string | string[], port = 8080, untilMs = 3000): Promise<string> {
+  return new Promise((resolve) => {
+    const s = connect(port, VIP);
+    let got = '';
+    const t = setTimeout(() => s.destroy(), untilMs);
+    s.on('data', (d) => (got += d.toString('latin1')));
+    s.on('close', () => {
+      clearTimeout(t);
+      resolve(got);
+    });
+    s.on('error', () => undefined);
+    for (const b of Array.isArray(bytes) ? bytes : [bytes]) s.write(b, 'latin1');
+  });
+}
+
+describe('HTTP/1.1 fast path against hostile and unusual traffic', () => {
+  let discover: FakeDiscover;
+  let sidecar: Sidecar;
+  let up: Upstream;
+  let scripted: NetServer;
+  /** What the scripted upstream answers to each request head (it reads one head, then writes this). */
+  let script: (head: string) => string | { write: string; destroy: boolean } = () => 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
+  const seen: string[] = [];
+
+  beforeAll(async () => {
+    discover = await new FakeDiscover().start();
+    up = await startUpstream('a');
+    scripted = createNetServer((s) => {
+      let buf = '';
+      s.on('error', () => undefined);
+      s.on('data', (d) => {
+        buf += d.toString('latin1');
+        let end: number;
+        while ((end = buf.indexOf('\r\n\r\n')) !== -1) {
+          const head = buf.slice(0, end);
+          buf = buf.slice(end + 4);
+          seen.push(head);
+          const out = script(head);
+          if (typeof out === 'string') s.write(out, 'latin1');
+          else {
+            s.write(out.write, 'latin1');
+            if (out.destroy) setTimeout(() => s.destroy(), 20);
+          }
+        }
+      });
+    });
+    await new Promise<void>((r) => scripted.listen(0, '127.0.0.1', r));
+    const sport = (scripted.address() as { port: number }).port;
+    const doc = document({
+      listeners: [httpListener(VIP, 8080, 'orders'), httpListener(VIP, 8081, 'raw')],
+      clusters: [cluster('orders', [ep(up.port)]), cluster('raw', [ep(sport)])],
+    });
+    discover.set(doc);
+    sidecar = await startSidecar(sidecarEnv(discover, { SIDEMESH_HTTP_HEADERS_TIMEOUT: '1s' }));
+    await waitFor(() => sidecar.applied?.version === doc.version);
+  });
+  afterAll(async () => {
+    await sidecar.close(200);
+    await up.close();
+    scripted.close();
+    await discover.stop();
+  });
+
+  it.each([
+    ['TE then CL', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n'],
+    ['TE not ending in chunked', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\nabc'],
+    ['identical duplicate CL', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc'],
+    ['obs-fold', 'GET / HTTP/1.1\r\nHost: x\r\nX-A: b\r\n c\r\n\r\n'],
+    ['bare LF', 'GET / HTTP/1.1\nHost: x\n\n'],
+    ['control byte in a value', 'GET / HTTP/1.1\r\nHost: x\r\nX-A: b\x01c\r\n\r\n'],
+    ['space in a name', 'GET / HTTP/1.1\r\nHost: x\r\nX A: b\r\n\r\n'],
+    ['bad chunk size', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n'],
+    ['unknown method', 'BREW / HTTP/1.1\r\nHost: x\r\n\r\n'],
+    ['CONNECT', 'CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n'],
+  ])('%s: one 400 bad_request, then the connection closes, nothing reaches the upstream', async (_name, bytes) => {
+    const hits = up.hits;
+    const answer = await raw(bytes + 'GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(answer).toMatch(/^HTTP\/1.1 400 /);
+    expect(answer).toContain('x-sidemesh-error: bad_request');
+    expect(answer.match(/HTTP\/1.1 /g)).toHaveLength(1);
+    expect(up.hits).toBe(hits);
+  });
+
+  it('a head above 16 KiB gets 431 headers_too_large', async () => {
+    expect(await raw(`GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`)).toMatch(/^HTTP\/1.1 431 [^]*x-sidemesh-error: headers_too_large/);
+  });
+
+  it('answers pipelined requests in order on one connection, bodies included', async () => {
+    const answer = await raw(
+      'GET /one HTTP/1.1\r\nHost: x\r\n\r\nPOST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /slow?ms=50 HTTP/1.1\r\nHost: x\r\n\r\n' +
+        'POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\nGET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+    );
+    const statuses = answer.match(/HTTP\/1.1 \d+/g);
+    expect(statuses).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 200']);
+    expect(answer.indexOf('hello')).toBeLessThan(answer.indexOf('3\r\nabc\r\n2\r\nde') === -1 ? answer.indexOf('abcde') : answer.indexOf('3\r\nabc'));
+    expect(answer).toMatch(/abc[^]*de/);
+    expect(answer).toMatch(/connection: close\r\n\r\na$/);
+  });
+
+  it('HEAD, 204 and 304 have no body and keep the connection usable', async () => {
+    const answer = await raw('HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET /status/204 HTTP/1.1\r\nHost: x\r\n\r\nGET /status/304 HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect(answer.match(/HTTP\/1.1 \d+/g)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 204', 'HTTP/1.1 304', 'HTTP/1.1 200']);
+    expect(answer.endsWith('\r\n\r\na')).toBe(true);
+    expect(answer.split('\r\n\r\n').slice(1, 4).every((b) => b === '' || b.startsWith('HTTP/1.1'))).toBe(true);
+  });
+
+  it('Expect: 100-continue is answered by the sidecar and not forwarded', async () => {
+    seen.length = 0;
+    const answer = await raw(['POST /x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\nConnection: close\r\n\r\n', 'abc'], 8081);
+    expect(answer).toMatch(/^HTTP\/1.1 100 Continue\r\n\r\nHTTP\/1.1 200 OK/);
+    expect(seen[0]).not.toMatch(/expect/i);
+    expect(seen[0]).toMatch(/x-forwarded-for: 127\.0\.0\.1/);
+  });
+
+  it('re-chunks a chunked response; an HTTP/1.0 client gets it delimited by close', async () => {
+    script = () => 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Hop: 1\r\nConnection: x-hop\r\n\r\n4\r\nwiki\r\n5\r\npedia\r\n0\r\n\r\n';
+    const h11 = await raw('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 8081);
+    expect(h11).toMatch(/transfer-encoding: chunked\r\n/i);
+    expect(h11).not.toMatch(/x-hop/i);
+    expect(h11).toMatch(/\r\n\r\n4\r\nwiki\r\n5\r\npedia\r\n0\r\n\r\n$/);
+    const h10 = await raw('GET / HTTP/1.0\r\nHost: x\r\n\r\n', 8081);
+    expect(h10).not.toMatch(/transfer-encoding/i);
+    expect(h10).toMatch(/connection: close\r\n\r\nwikipedia$/);
+  });
+
+  it('an upstream that dies mid-body: the client sees a cut connection, the sidecar goes on', async () => {
+    script = () => ({ write: 'HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789', destroy: true });
+    const answer = await raw('GET / HTTP/1.1\r\nHost: x\r\n\r\n', 8081);
+    expect(answer).toMatch(/^HTTP\/1.1 200 OK[^]*0123456789$/);
+    script = () => ({ write: '', destroy: true });
+    expect((await get(`http://${VIP}:8081/`, { method: 'POST', body: 'x' })).headers['x-sidemesh-error']).toBe('upstream_reset');
+    script = () => 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
+    expect((await get(`http://${VIP}:8081/`)).text).toBe('ok');
+  });
+
+  it('a client that leaves mid-body is counted as client_closed and frees the upstream', async () => {
+    const s = connect(8080, VIP);
+    s.on('error', () => undefined);
+    s.write('POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n' + 'x'.repeat(1000));
+    await new Promise((r) => setTimeout(r, 100));
+    s.destroy();
+    await waitFor(async () => /sidemesh_proxy_errors_total\{cause="client_closed"\} [1-9]/.test(await metricsText(sidecar)));
+    expect((await get(`http://${VIP}:8080/`)).text).toBe('a');
+  });
+
+  it('a client that half-closes after its request still gets the answer', async () => {
+    const answer = await new Promise<string>((resolve) => {
+      const s = connect({ port: 8080, host: VIP, allowHalfOpen: true });
+      let got = '';
+      s.on('data', (d) => (got += d.toString()));
+      s.on('close', () => resolve(got));
+      s.end('GET /slow?ms=50 HTTP/1.1\r\nHost: x\r\n\r\n');
+    });
+    expect(answer).toMatch(/^HTTP\/1.1 200 [^]*\r\n\r\na$/);
+  });
+
+  it('fuzz: mangled requests get an HTTP answer or a close, never a crash or a smuggled request', async () => {
+    const base = 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nX-Id: 1\r\n\r\nhello';
+    const noise = ['\r', '\n', '\0', ' ', ':', '\x7f', 'Transfer-Encoding: chunked\r\n', 'Content-Length: 9\r\n', '0\r\n\r\n', '\xff'];
+    let seed = 42;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+    for (let i = 0; i < 150; i++) {
+      let bytes = base;
+      for (let k = 0, n = 1 + rnd(3); k < n; k++) {
+        const at = rnd(bytes.length);
+        bytes = rnd(2) === 0 ? bytes.slice(0, at) + noise[rnd(noise.length)] + bytes.slice(at) : bytes.slice(0, at) + bytes.slice(at + 1 + rnd(3));
+      }
+      const answer = await raw(bytes + 'GET /smuggled HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 8080, 1500);
+      expect(answer === '' || /^HTTP\/1.1 \d{3} /.test(answer)).toBe(true);
+    }
+    expect((await get(`http://${VIP}:8080/`)).text).toBe('a');
+  }, 60_000);
+});
