@@ -16,8 +16,19 @@ export function portProtocol(port: ServicePortView): Protocol {
   return name === 'http' || name.startsWith('http-') || name.startsWith('grpc') ? 'http' : 'tcp';
 }
 
+/**
+ * The meshed pod behind an endpoint: by the slice's pod name, else by pod IP (slices written without
+ * a targetRef). A loopback address never identifies a pod: in a cluster no pod IP is loopback, and in
+ * a mesh file every process shares 127.0.0.1, so matching it would hand one workload's inbound port
+ * to every other Service's endpoints on that address.
+ */
 function meshedPod(idx: ViewIndex, namespace: string, podName: string | undefined, address: string): ParsedPod | undefined {
-  return (podName !== undefined ? idx.podsByName.get(`${namespace}/${podName}`) : undefined) ?? idx.podsByIp.get(`${namespace}@${address}`);
+  if (podName !== undefined) return idx.podsByName.get(`${namespace}/${podName}`);
+  return isLoopback(address) ? undefined : idx.podsByIp.get(`${namespace}@${address}`);
+}
+
+function isLoopback(address: string): boolean {
+  return address.startsWith('127.') || address === '::1';
 }
 
 function rank(e: Endpoint): number {

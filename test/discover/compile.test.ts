@@ -69,6 +69,23 @@ describe('compileDocument', () => {
     expect(billing.address).toMatch(/^127\.128\./);
   });
 
+  it('never takes a loopback endpoint for a pod by its address (one machine, one 127.0.0.1 for all)', () => {
+    const view = viewOf({
+      services: [service('demo', 'web', [{ port: 8080, name: 'http' }]), service('demo', 'orders', [{ port: 8080, name: 'http' }])],
+      slices: [
+        slice('demo', 'web-a', 'web', [{ name: 'http', port: 8080 }], [{ addresses: ['127.0.0.1'], podName: 'web-0' }]),
+        slice('demo', 'orders-a', 'orders', [{ name: 'http', port: 8080 }], [{ addresses: ['127.0.0.1'] }]),
+      ],
+      pods: [pod('demo', 'web-0', 'web', '8080=65301', '127.0.0.1')],
+    });
+    const doc = compile(view, { namespace: 'demo', service: 'orders', plugin: 'mesh' });
+    const web = doc.clusters.find((c) => c.name === 'outbound|web.demo|8080')!;
+    expect(web.endpoints).toMatchObject([{ address: '127.0.0.1', port: 65301, meshed: true, pod: 'web-0' }]);
+    const self = compile(view, { namespace: 'demo', service: 'web', plugin: 'mesh' });
+    const orders = self.clusters.find((c) => c.name === 'outbound|orders.demo|8080')!;
+    expect(orders.endpoints).toEqual([{ address: '127.0.0.1', port: 8080, ready: true, serving: true, terminating: false, meshed: false, weight: 1 }]);
+  });
+
   it('rewrites meshed endpoints to the inbound listen port and keeps un-meshed ones, merging slices and keeping terminating endpoints', () => {
     const doc = compile(baseView());
     const orders = doc.clusters.find((c) => c.name === 'outbound|orders.shop|8080')!;
