@@ -9,11 +9,12 @@
  *   last-good view is applied only when we have nothing yet).
  * Each of these warns once when the loop enters the state, and logs once when it leaves it.
  */
-import { Agent, request } from 'undici';
+import { Agent } from 'node:http';
 import { Backoff } from '../lib/backoff.ts';
 import { sleep, systemClock, type Clock } from '../lib/clock.ts';
 import { decodeDocument, type ResourceDocument } from '../lib/contract.ts';
 import type { Logger } from '../lib/log.ts';
+import { discoverRequest } from './discover-request.ts';
 import { DiscoverUnavailableError, DocumentRejectedError } from './errors.ts';
 import type { SidecarMetrics } from './metrics.ts';
 
@@ -36,7 +37,8 @@ type LoopState = 'ok' | 'unreachable' | 'rejected' | 'invalid';
 export class DiscoverClient {
   readonly #o: DiscoverClientOptions;
   readonly #clock: Clock;
-  readonly #agent = new Agent({ keepAliveTimeout: 60_000, connections: 1 });
+  // One keep-alive connection; an idle one is closed after 60 s.
+  readonly #agent = new Agent({ keepAlive: true, maxSockets: 1, timeout: 60_000 });
   readonly #abort = new AbortController();
   readonly #backoff: Backoff;
   #etag: string | undefined;
@@ -66,7 +68,7 @@ export class DiscoverClient {
   async close(): Promise<void> {
     this.#abort.abort();
     await this.#loop?.catch(() => undefined);
-    await this.#agent.close().catch(() => undefined);
+    this.#agent.destroy();
   }
 
   async #run(): Promise<void> {
@@ -91,20 +93,13 @@ export class DiscoverClient {
     if (this.#etag !== undefined) headers['if-none-match'] = this.#etag;
     let res;
     try {
-      res = await request(url, { dispatcher: this.#agent, headers, signal, headersTimeout: this.#o.waitMs + 15_000, bodyTimeout: 15_000 });
+      res = await discoverRequest(url, { agent: this.#agent, headers, signal, headersTimeoutMs: this.#o.waitMs + 15_000, bodyTimeoutMs: 15_000 });
     } catch (err) {
       throw new DiscoverUnavailableError(`cannot reach discover at ${this.#o.url}`, undefined, { cause: err });
     }
-    if (res.statusCode === 304) {
-      await res.body.dump();
-      return this.#confirmed();
-    }
-    if (res.statusCode !== 200) {
-      await res.body.dump().catch(() => undefined);
-      throw new DiscoverUnavailableError(`discover answered ${res.statusCode}`, res.statusCode);
-    }
-    const text = await res.body.text();
-    const etag = res.headers.etag;
+    if (res.status === 304) return this.#confirmed();
+    if (res.status !== 200) throw new DiscoverUnavailableError(`discover answered ${res.status}`, res.status);
+    const { text, etag } = res;
     let doc: ResourceDocument;
     try {
       doc = decodeDocument(JSON.parse(text));

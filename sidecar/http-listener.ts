@@ -16,8 +16,8 @@
 import { createServer, Server as NodeHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Listener } from '../lib/contract.ts';
-import { ListenerBindError } from './errors.ts';
 import { ClientConn } from './h1-connection.ts';
+import { bindListener, drainConnections } from './listener-lifecycle.ts';
 import { forwardHttp } from './http-exchange.ts';
 import { methodLabel, type SidecarMetrics, type TrafficMetrics } from './metrics.ts';
 import { sendProxyError, sendRawProxyError } from './proxy-error.ts';
@@ -103,39 +103,19 @@ export class HttpListener {
   }
 
   listen(): Promise<void> {
-    const { name, address, port } = this.state.listener;
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(new ListenerBindError(name, address, port, err));
-      this.#server.once('error', onError);
-      this.#server.listen({ host: address, port, exclusive: true }, () => {
-        this.#server.off('error', onError);
-        resolve();
-      });
-    });
+    return bindListener(this.#server, this.state.listener);
   }
 
   /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then cuts what is left. Idempotent. */
   close(graceMs: number): Promise<void> {
-    this.#closing ??= new Promise<void>((resolve) => {
+    if (this.#closing === undefined) {
       this.#draining = true;
       if (this.#server.listening) this.#server.close();
       this.#closeIdle();
-      const done = () => {
-        clearInterval(poll);
-        clearTimeout(cut);
+      this.#closing = drainConnections(this.#sockets, graceMs, () => this.#closeIdle()).then(() => {
         if (this.#sweep !== undefined) clearInterval(this.#sweep);
-        resolve();
-      };
-      const poll = setInterval(() => {
-        this.#closeIdle();
-        if (this.#sockets.size === 0) done();
-      }, 50);
-      const cut = setTimeout(() => {
-        for (const s of this.#sockets) s.destroy();
-        done();
-      }, graceMs);
-      if (this.#sockets.size === 0) done();
-    });
+      });
+    }
     return this.#closing;
   }
 

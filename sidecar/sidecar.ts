@@ -18,6 +18,7 @@ import { ConfigApplier } from './config-applier.ts';
 import { DiscoverClient } from './discover-client.ts';
 import { DocumentCache } from './document-cache.ts';
 import { SidecarMetrics } from './metrics.ts';
+import { loadUndici } from './upstream-cluster.ts';
 
 export interface SidecarOptions {
   config: SidecarConfig;
@@ -106,6 +107,7 @@ export class Sidecar {
   }
 
   async start(): Promise<void> {
+    if (!this.config.httpFastPath) await loadUndici();
     this.#adminAt = await listen(this.#admin, this.config.admin);
     this.#metricsAt = await listen(this.#metricsServer, this.config.metrics);
     const cached = await this.#cache.load();

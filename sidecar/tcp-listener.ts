@@ -14,7 +14,7 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { Listener } from '../lib/contract.ts';
 import type { EndpointState } from './balancer/endpoint-state.ts';
-import { ListenerBindError } from './errors.ts';
+import { bindListener, drainConnections } from './listener-lifecycle.ts';
 import type { SidecarMetrics } from './metrics.ts';
 import { resetConnection } from './proxy-error.ts';
 import type { UpstreamCluster } from './upstream-cluster.ts';
@@ -46,33 +46,15 @@ export class TcpListener {
   }
 
   listen(): Promise<void> {
-    const { name, address, port } = this.state.listener;
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(new ListenerBindError(name, address, port, err));
-      this.#server.once('error', onError);
-      this.#server.listen({ host: address, port, exclusive: true }, () => {
-        this.#server.off('error', onError);
-        resolve();
-      });
-    });
+    return bindListener(this.#server, this.state.listener);
   }
 
   /** Stops accepting; open connections may run for `graceMs`, then are cut. Idempotent. */
   close(graceMs: number): Promise<void> {
-    this.#closing ??= new Promise<void>((resolve) => {
+    if (this.#closing === undefined) {
       if (this.#server.listening) this.#server.close();
-      const done = () => {
-        clearInterval(poll);
-        clearTimeout(cut);
-        resolve();
-      };
-      const poll = setInterval(() => this.#sockets.size === 0 && done(), 50);
-      const cut = setTimeout(() => {
-        for (const s of this.#sockets) s.destroy();
-        done();
-      }, graceMs);
-      if (this.#sockets.size === 0) done();
-    });
+      this.#closing = drainConnections(this.#sockets, graceMs);
+    }
     return this.#closing;
   }
 

@@ -10,8 +10,11 @@
  *
  * The cluster-wide connection cap (`circuitBreaker.maxConnections`) is enforced in the connector:
  * every new upstream socket takes a slot from the balancer and gives it back when it closes.
+ *
+ * undici is loaded only for the node:http engine (`loadUndici()` at Sidecar start when the fast path
+ * is off): it costs ~12 MiB of RSS the default engine does not need.
  */
-import { Pool, buildConnector } from 'undici';
+import type * as Undici from 'undici';
 import type { Clock } from '../lib/clock.ts';
 import type { Cluster, ClusterPolicy } from '../lib/contract.ts';
 import type { Logger } from '../lib/log.ts';
@@ -30,6 +33,13 @@ export interface UpstreamClusterOptions {
   log: Logger;
 }
 
+let undici: typeof Undici | undefined;
+
+/** Loads undici once, for the node:http engine; `pool()` needs it. */
+export async function loadUndici(): Promise<void> {
+  undici ??= await import('undici');
+}
+
 function poolShape(p: ClusterPolicy): string {
   return `${p.connectTimeoutMs}/${p.circuitBreaker.maxConnections}/${p.maxRequestsPerConnection}`;
 }
@@ -40,7 +50,7 @@ export class UpstreamCluster {
   readonly traffic: TrafficMetrics;
   cluster: Cluster;
   readonly #options: UpstreamClusterOptions;
-  #pools = new Map<string, Pool>();
+  #pools = new Map<string, Undici.Pool>();
   /** The fast path's per-endpoint socket pools, beside undici's (same lifecycle rules). */
   #h1 = new Map<string, EndpointPool>();
   #shape: string;
@@ -87,7 +97,7 @@ export class UpstreamCluster {
   }
 
   /** The keep-alive pool for an endpoint, created on first use. */
-  pool(ep: EndpointState): Pool {
+  pool(ep: EndpointState): Undici.Pool {
     let pool = this.#pools.get(ep.key);
     if (pool === undefined) {
       pool = this.#createPool(ep);
@@ -146,7 +156,9 @@ export class UpstreamCluster {
     }
   }
 
-  #createPool(ep: EndpointState): Pool {
+  #createPool(ep: EndpointState): Undici.Pool {
+    if (undici === undefined) throw new Error('undici not loaded: call loadUndici() before using the node:http engine');
+    const { Pool, buildConnector } = undici;
     const policy = this.balancer.policy;
     const balancer = this.balancer;
     const base = buildConnector({ timeout: policy.connectTimeoutMs, keepAlive: true });
