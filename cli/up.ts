@@ -21,7 +21,11 @@ import { Sidecar } from '../sidecar/sidecar.ts';
 import { startDemoApps, type DemoApp } from './demo-apps.ts';
 import { startFileDiscover } from './file-discover.ts';
 import { pickWorkload } from './mesh-workload.ts';
+import { SingleAddressPorts } from './single-address.ts';
 import { tryLines } from './up-banner.ts';
+
+/** Where --single-address starts numbering the Services' local ports. */
+const SINGLE_ADDRESS_FIRST_PORT = 21000;
 
 const root = resolve(dirname(new URL(import.meta.url).pathname), '..');
 
@@ -39,6 +43,8 @@ options:
   --admin-port <port>       the sidecar's admin API on 127.0.0.1 (default 15000)
   --metrics-port <port>     the sidecar's Prometheus metrics on 127.0.0.1 (default 15090)
   --no-demo                 do not start the demo apps (your own servers answer the endpoints)
+  --single-address          put every Service on 127.0.0.1 with a port of its own instead of its VIP
+                            (automatic where 127.0.0.0/8 is not all loopback, as on macOS)
   --verbose                 JSON logs at info level on stderr (default: warnings only)
 
 env: LOG_LEVEL overrides the log level.
@@ -52,6 +58,7 @@ interface UpFlags {
   adminPort: number;
   metricsPort: number;
   demo: boolean;
+  singleAddress: boolean;
   verbose: boolean;
 }
 
@@ -66,6 +73,7 @@ function parseFlags(args: string[]): UpFlags {
       'admin-port': { type: 'string' },
       'metrics-port': { type: 'string' },
       'no-demo': { type: 'boolean' },
+      'single-address': { type: 'boolean' },
       verbose: { type: 'boolean' },
     },
     strict: true,
@@ -84,6 +92,7 @@ function parseFlags(args: string[]): UpFlags {
     adminPort: port('admin-port', values['admin-port'], 15000),
     metricsPort: port('metrics-port', values['metrics-port'], 15090),
     demo: !values['no-demo'],
+    singleAddress: values['single-address'] ?? false,
     verbose: values.verbose ?? false,
   };
 }
@@ -110,13 +119,11 @@ export async function main(args: string[], env: Env): Promise<number> {
   const out = (s: string) => process.stdout.write(s);
 
   const vipProbe = DEFAULT_VIP_CIDR.replace(/\.0\/\d+$/, '.1');
-  if (!(await canBindVip(vipProbe))) {
-    process.stderr.write(
-      `sidemesh up: cannot bind ${vipProbe}: this system does not route all of 127.0.0.0/8 to loopback (macOS).\n` +
-        `Add the VIPs as loopback aliases first, e.g.: for i in $(seq 1 254); do sudo ifconfig lo0 alias 127.128.0.$i up; done\n`,
-    );
-    return 1;
+  if (!flags.singleAddress && !(await canBindVip(vipProbe))) {
+    process.stderr.write(`sidemesh up: ${vipProbe} cannot be bound here (127.0.0.0/8 is not all loopback, as on macOS): every Service gets 127.0.0.1 and a port of its own instead.\n`);
+    flags.singleAddress = true;
   }
+  const singleAddress = flags.singleAddress ? new SingleAddressPorts(SINGLE_ADDRESS_FIRST_PORT) : undefined;
 
   const stack: { name: string; close: () => Promise<void> }[] = [];
   const stopAll = async () => {
@@ -164,7 +171,13 @@ export async function main(args: string[], env: Env): Promise<number> {
         out(banner(doc, flags.file, bound, discoverUrl, discover.url));
       }
     };
-    const proxy = (sidecar = new Sidecar({ config, log: logger.child({ part: 'sidecar' }), onDocumentApplied: onApplied, onQuit: () => stopRequested() }));
+    const proxy = (sidecar = new Sidecar({
+      config,
+      log: logger.child({ part: 'sidecar' }),
+      onDocumentApplied: onApplied,
+      onQuit: () => stopRequested(),
+      transformDocument: singleAddress ? (doc) => singleAddress.rewrite(doc) : undefined,
+    }));
     const dnsServer = (dns = new DnsServer({ host: '127.0.0.1', port: flags.dnsPort, logger: logger.child({ part: 'dns' }), registry: proxy.metrics.registry }));
     await dnsServer.start();
     stack.push({ name: 'dns', close: () => dnsServer.close() });

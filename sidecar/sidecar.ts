@@ -31,6 +31,11 @@ export interface SidecarOptions {
   onDocumentApplied?: (doc: ResourceDocument) => void | Promise<void>;
   /** POST /quitquitquit. Default: close(). main.ts passes one that also ends the process. */
   onQuit?: () => void;
+  /**
+   * Rewrites each document (from discover or the disk cache) before it is applied; `/config` shows
+   * the result. `sidemesh up` uses it where VIPs cannot be bound (cli/single-address.ts).
+   */
+  transformDocument?: (doc: ResourceDocument) => ResourceDocument;
 }
 
 export class Sidecar {
@@ -46,12 +51,14 @@ export class Sidecar {
   #metricsAt: HostPort | undefined;
   #draining = false;
   #closing: Promise<void> | undefined;
+  readonly #transform: (doc: ResourceDocument) => ResourceDocument;
 
   constructor(options: SidecarOptions) {
     const config = options.config;
     this.config = config;
     const clock = options.clock ?? systemClock;
     const log = (this.#log = options.log ?? silentLogger);
+    const transform = (this.#transform = options.transformDocument ?? ((doc) => doc));
     this.#applier = new ConfigApplier({
       metrics: this.metrics,
       log,
@@ -73,7 +80,7 @@ export class Sidecar {
       clock,
       hasConfig: () => this.#applier.applied !== undefined,
       onDocument: async (doc, text) => {
-        await this.#applier.apply(doc);
+        await this.#applier.apply(transform(doc));
         await this.#cache.save(text);
       },
     });
@@ -112,7 +119,7 @@ export class Sidecar {
     this.#metricsAt = await listen(this.#metricsServer, this.config.metrics);
     const cached = await this.#cache.load();
     if (cached !== undefined) {
-      await this.#applier.apply(cached.doc);
+      await this.#applier.apply(this.#transform(cached.doc));
       this.#discover.seed(cached.doc.version, cached.savedAtMs);
       this.#log.info('config loaded from cache', { version: cached.doc.version, file: this.#cache.file });
     }

@@ -89,3 +89,35 @@ describe('sidemesh up (the README quick start)', () => {
     expect(up.stdout()).toMatch(/stopping/);
   });
 });
+
+describe('sidemesh up --single-address (macOS: only 127.0.0.1 is loopback)', () => {
+  const sdir = mkdtempSync(join(tmpdir(), 'sidemesh-up-single-'));
+  const sfile = join(sdir, 'mesh.yaml');
+  const sbase = base + 7;
+  writeFileSync(sfile, demoMesh(sbase, inbound === 65399 ? 65301 : inbound + 1));
+  const up = spawnCli(['up', '--single-address', '--file', sfile, '--discover-port', '0', '--dns-port', '0', '--admin-port', '0', '--metrics-port', '0']);
+  afterAll(async () => {
+    await up.stop('SIGKILL');
+    rmSync(sdir, { recursive: true, force: true });
+  });
+
+  it('gives each Service a port of its own on 127.0.0.1, and names answer 127.0.0.1', async () => {
+    await up.waitFor(/Ctrl-C stops everything/, 20_000);
+    const text = up.stdout();
+    const port = (service: string) => Number(new RegExp(`http://127\\.0\\.0\\.1:(\\d+)/ +# ${service}:`).exec(text)?.[1]);
+    const orders = port('orders');
+    const billing = port('billing');
+    expect(orders).toBeGreaterThan(0);
+    expect(billing).toBeGreaterThan(0);
+    expect(orders).not.toBe(billing);
+    const seen = new Set<string>();
+    for (let i = 0; i < 10; i++) seen.add(((await (await fetch(`http://127.0.0.1:${orders}/`)).json()) as { instance: string }).instance);
+    expect(seen).toEqual(new Set([`127.0.0.1:${sbase + 1}`, `127.0.0.1:${sbase + 2}`]));
+    expect(((await (await fetch(`http://127.0.0.1:${billing}/`)).json()) as { service: string }).service).toBe('billing');
+    const dnsPort = Number(/dig @127\.0\.0\.1 -p (\d+)/.exec(text)![1]);
+    const resolver = new Resolver({ timeout: 1000, tries: 1 });
+    resolver.setServers([`127.0.0.1:${dnsPort}`]);
+    expect(await resolver.resolve4('orders.demo.svc.cluster.local')).toEqual(['127.0.0.1']);
+    expect(await up.stop('SIGINT')).toBe(0);
+  });
+});
