@@ -3,78 +3,23 @@
  * rules as http-exchange.ts (endpoint pick, retries, budget, whole-request timeout, outlier feedback,
  * circuit breaking, metrics), over the fast path's own pooled sockets instead of undici.
  *
- * The request body is held (at most 64 KiB, then the client is paused) until a socket is ready, so
- * "body not started" stays exact: it flips on the first body byte written to an upstream socket.
- * Bodies are re-framed: Content-Length bodies pass as they are, chunked ones are re-chunked (chunk
- * extensions and trailers are dropped, as on the node:http path).
+ * The request body goes through h1-request-body.ts; this file relays the response and decides what
+ * each attempt's outcome means. Responses are re-framed: sized ones pass as they are, the rest are
+ * chunked to HTTP/1.1 clients and delimited by close for HTTP/1.0 ones.
  */
 import { Backoff } from '../lib/backoff.ts';
-import type { EndpointState } from './balancer/endpoint-state.ts';
+import { H1Attempt } from './h1-attempt.ts';
 import type { ClientConn } from './h1-connection.ts';
 import { downstreamResponseHead, responseFraming, upstreamRequestHead, type Framing, type RequestScan } from './h1-heads.ts';
-import type { EndpointPool, UpstreamConn, UpstreamUser } from './h1-upstream-pool.ts';
-import { hashValue, isIdempotent } from './http-headers.ts';
+import { H1RequestBody } from './h1-request-body.ts';
+import { hashValue } from './http-headers.ts';
 import { methodLabel, type TrafficMetrics } from './metrics.ts';
 import { causeOf, type AttemptFailure, type ProxyCause } from './proxy-error.ts';
+import { failureRetryable, statusRetryable } from './retry-rules.ts';
 import type { UpstreamCluster } from './upstream-cluster.ts';
 
-const BODY_HOLD_BYTES = 64 * 1024;
 const CRLF = '\r\n';
 const LAST_CHUNK = '0\r\n\r\n';
-
-class H1Attempt implements UpstreamUser {
-  readonly ex: H1Exchange;
-  readonly ep: EndpointState;
-  readonly pool: EndpointPool;
-  conn: UpstreamConn | undefined;
-  discard = false;
-  done = false;
-
-  constructor(ex: H1Exchange, ep: EndpointState, pool: EndpointPool) {
-    this.ex = ex;
-    this.ep = ep;
-    this.pool = pool;
-  }
-
-  onUpstreamReady(conn: UpstreamConn): void {
-    if (this.done) {
-      // Gave up while connecting: the fresh socket carried nothing and can serve someone else.
-      conn.user = undefined;
-      conn.requestSent = true;
-      this.pool.release(conn, true);
-      return;
-    }
-    this.conn = conn;
-    this.ex.onReady(this);
-  }
-
-  onUpstreamHead(status: number, statusText: string | undefined, raw: string[]): boolean {
-    return this.ex.onHead(this, status, statusText, raw);
-  }
-
-  onUpstreamData(chunk: Buffer): void {
-    this.ex.onData(this, chunk);
-  }
-
-  onUpstreamEnd(): void {
-    this.ex.onEnd(this);
-  }
-
-  onUpstreamError(failure: AttemptFailure): void {
-    this.ex.onError(this, failure);
-  }
-
-  onUpstreamBatch(start: boolean): void {
-    const s = this.ex.client.socket;
-    if (start) s.cork();
-    else s.uncork();
-  }
-
-  abort(): void {
-    if (this.conn !== undefined) this.conn.abandon();
-    else this.pool.cancel(this);
-  }
-}
 
 export class H1Exchange {
   readonly client: ClientConn;
@@ -93,7 +38,6 @@ export class H1Exchange {
   current: H1Attempt | undefined;
   attempts = 0;
   status = 0;
-  requestBytes = 0;
   responseBytes = 0;
   holdsRequest = false;
   holdsRetry = false;
@@ -109,11 +53,8 @@ export class H1Exchange {
   timer: NodeJS.Timeout | undefined;
   retryTimer: NodeJS.Timeout | undefined;
   backoff: Backoff | undefined;
-  body: Buffer[] = [];
-  bodyHeld = 0;
-  bodyStarted = false;
-  bodyEnded: boolean;
-  bodySink: H1Attempt | undefined;
+  /** Absent when the request has no body. */
+  readonly body: H1RequestBody | undefined;
 
   constructor(client: ClientConn, up: UpstreamCluster | undefined, traffic: TrafficMetrics, method: string, url: string, raw: string[], scan: RequestScan, http10: boolean, keepAlive: boolean) {
     this.client = client;
@@ -125,7 +66,7 @@ export class H1Exchange {
     this.scan = scan;
     this.http10 = http10;
     this.keepAlive = keepAlive;
-    this.bodyEnded = scan.framing === 'none';
+    if (scan.framing !== 'none') this.body = new H1RequestBody(client, scan.framing === 'chunked');
   }
 
   /** Called when this request becomes the connection's active one (pipelined ones wait their turn). */
@@ -137,7 +78,7 @@ export class H1Exchange {
     b.recordRequest();
     if (!b.tryAcquireRequest()) return this.fail('overflow');
     this.holdsRequest = true;
-    if (this.scan.expectContinue && !this.http10 && !this.bodyEnded) this.client.write('HTTP/1.1 100 Continue\r\n\r\n');
+    if (this.scan.expectContinue && !this.http10 && this.body !== undefined && !this.body.ended) this.client.write('HTTP/1.1 100 Continue\r\n\r\n');
     this.head = upstreamRequestHead(this.method, this.url, this.raw, this.scan, this.client.remoteAddress);
     const hashOn = up.policy.hashOn;
     if (hashOn !== null) this.hashKey = hashOn.kind === 'source' ? this.client.remoteAddress : hashValue(this.client.headersOf(this), hashOn.kind, hashOn.name);
@@ -175,55 +116,26 @@ export class H1Exchange {
     const s = conn.socket;
     s.cork();
     s.write(this.head, 'latin1');
-    for (const chunk of this.body) this.#sendBody(s, chunk);
-    this.body = [];
-    if (this.bodyHeld > BODY_HOLD_BYTES) this.client.holdBody(false);
-    this.bodyHeld = 0;
-    if (this.bodyEnded) this.#endBody(conn);
-    else this.bodySink = a;
+    if (this.body !== undefined) this.body.attach(a);
+    else conn.requestSent = true;
     s.uncork();
   }
 
   /** A chunk of the client's (de-framed) request body. */
   onBody(chunk: Buffer): void {
-    const sink = this.bodySink;
-    if (sink !== undefined) {
-      if (!this.#sendBody(sink.conn!.socket, chunk)) this.client.waitForUpstream(sink.conn!.socket);
-      return;
-    }
-    if (this.finished || this.bodyStarted) return;
-    this.body.push(chunk);
-    this.bodyHeld += chunk.length;
-    if (this.bodyHeld > BODY_HOLD_BYTES) this.client.holdBody(true);
+    this.body?.push(chunk, this.finished);
   }
 
   onBodyEnd(): void {
     this.reqDone = true;
-    this.bodyEnded = true;
-    const sink = this.bodySink;
-    this.bodySink = undefined;
-    if (sink !== undefined && sink.conn !== undefined && !sink.done) this.#endBody(sink.conn);
-  }
-
-  #sendBody(s: UpstreamConn['socket'], chunk: Buffer): boolean {
-    this.bodyStarted = true;
-    this.requestBytes += chunk.length;
-    if (this.scan.framing !== 'chunked') return s.write(chunk);
-    s.write(chunk.length.toString(16) + CRLF, 'latin1');
-    s.write(chunk);
-    return s.write(CRLF, 'latin1');
-  }
-
-  #endBody(conn: UpstreamConn): void {
-    if (this.scan.framing === 'chunked') conn.socket.write(LAST_CHUNK, 'latin1');
-    conn.requestSent = true;
+    this.body?.end();
   }
 
   onHead(a: H1Attempt, status: number, statusText: string | undefined, raw: string[]): boolean {
     const skip = this.method === 'HEAD';
     this.releasePending();
     if (this.finished || a.done) return skip;
-    if (status >= 500 && this.statusRetryable(status) && this.acquireRetry()) {
+    if (status >= 500 && statusRetryable(this.up!.policy.retry, this.attempts, this.method, this.body?.started === true, status) && this.acquireRetry()) {
       a.discard = true;
       return skip;
     }
@@ -270,7 +182,7 @@ export class H1Exchange {
     if (failure === 'connect' || failure === 'reset' || failure === 'timeout') up.balancer.onFailure(a.ep, failure);
     if (this.finished) return;
     if (a.discard) return this.retry(a);
-    if (!this.headSent && this.failureRetryable(failure) && this.acquireRetry()) return this.retry(a);
+    if (!this.headSent && failureRetryable(this.up!.policy.retry, this.attempts, this.method, this.body?.started === true, failure) && this.acquireRetry()) return this.retry(a);
     this.fail(causeOf(failure, up.direction));
   }
 
@@ -281,7 +193,7 @@ export class H1Exchange {
     this.up!.balancer.onEnd(a.ep);
     this.releasePending();
     if (this.current === a) this.current = undefined;
-    if (this.bodySink === a) this.bodySink = undefined;
+    if (this.body !== undefined && this.body.sink === a) this.body.sink = undefined;
     return true;
   }
 
@@ -289,29 +201,11 @@ export class H1Exchange {
     if (this.finished) return;
     const up = this.up!;
     (this.tried ??= new Set()).add(a.ep.key);
-    up.traffic.retries.inc();
+    up.traffic.retries++;
     const base = up.policy.retry.backoffMs;
     if (base <= 0) return this.dispatch();
     this.backoff ??= new Backoff({ baseMs: base, capMs: base * 10, minMs: 0 });
     this.retryTimer = setTimeout(this.dispatch, this.backoff.next());
-  }
-
-  failureRetryable(failure: AttemptFailure): boolean {
-    if (this.attempts > this.up!.policy.retry.attempts) return false;
-    if (failure === 'connect') return !this.bodyStarted;
-    if (failure === 'reset') return !this.bodyStarted && isIdempotent(this.method) && this.up!.policy.retry.on.includes('reset');
-    return false;
-  }
-
-  statusRetryable(status: number): boolean {
-    const retry = this.up!.policy.retry;
-    if (this.attempts > retry.attempts || !isIdempotent(this.method) || this.bodyStarted) return false;
-    for (const on of retry.on) {
-      if (on === '5xx') return true;
-      if (on === 'gateway-error' && (status === 502 || status === 503 || status === 504)) return true;
-      if (on === 'retriable-status-codes' && retry.statuses.includes(status)) return true;
-    }
-    return false;
   }
 
   acquireRetry(): boolean {
@@ -354,7 +248,7 @@ export class H1Exchange {
   fail(cause: ProxyCause): void {
     if (this.finished) return;
     this.finished = true;
-    this.bodySink = undefined;
+    if (this.body !== undefined) this.body.sink = undefined;
     const status = this.client.fault(this, cause);
     this.record(status === 0 && this.headSent ? this.status : status);
   }
@@ -376,8 +270,6 @@ export class H1Exchange {
     const t = this.traffic;
     t.request(status, methodLabel(this.method));
     if (this.up === undefined) return;
-    t.duration.observe((performance.now() - this.startedAt) / 1000);
-    if (this.requestBytes > 0) t.requestBytes.inc(this.requestBytes);
-    if (this.responseBytes > 0) t.responseBytes.inc(this.responseBytes);
+    t.finished((performance.now() - this.startedAt) / 1000, this.body?.bytes ?? 0, this.responseBytes);
   }
 }

@@ -16,10 +16,11 @@ import type { Dispatcher } from 'undici';
 import { Backoff } from '../lib/backoff.ts';
 import type { EndpointState } from './balancer/endpoint-state.ts';
 import { ClientClosedError, RequestTimeoutError } from './errors.ts';
-import { downstreamResponseHeaders, hashValue, hasRequestBody, isIdempotent, upstreamRequestHeaders } from './http-headers.ts';
+import { downstreamResponseHeaders, hashValue, hasRequestBody, upstreamRequestHeaders } from './http-headers.ts';
 import { methodLabel, type SidecarMetrics } from './metrics.ts';
 import { causeOf, classifyUpstreamError, countFault, sendProxyError, type AttemptFailure, type ProxyCause } from './proxy-error.ts';
 import { RequestBody } from './request-body.ts';
+import { failureRetryable, statusRetryable } from './retry-rules.ts';
 import type { UpstreamCluster } from './upstream-cluster.ts';
 
 type Controller = Dispatcher.DispatchController;
@@ -152,7 +153,7 @@ class Exchange {
   onHead(a: Attempt, status: number, headers: Record<string, string | string[] | undefined>, statusMessage: string | undefined): void {
     this.releasePending();
     if (this.finished) return;
-    if (status >= 500 && this.statusRetryable(a, status) && this.acquireRetry()) {
+    if (status >= 500 && statusRetryable(this.up.policy.retry, this.attempts, this.method, a.body !== null && a.body.started, status) && this.acquireRetry()) {
       a.discard = true;
       return;
     }
@@ -196,7 +197,7 @@ class Exchange {
     if (failure === 'connect' || failure === 'reset' || failure === 'timeout') this.up.balancer.onFailure(a.ep, failure);
     if (this.finished) return;
     if (a.discard) return this.retry(a);
-    if (!this.res.headersSent && this.failureRetryable(a, failure) && this.acquireRetry()) return this.retry(a);
+    if (!this.res.headersSent && failureRetryable(this.up.policy.retry, this.attempts, this.method, a.body !== null && a.body.started, failure) && this.acquireRetry()) return this.retry(a);
     this.fail(causeOf(failure, this.up.direction));
   }
 
@@ -213,31 +214,11 @@ class Exchange {
   retry(a: Attempt): void {
     if (this.finished) return;
     (this.tried ??= new Set()).add(a.ep.key);
-    this.up.traffic.retries.inc();
+    this.up.traffic.retries++;
     const base = this.up.policy.retry.backoffMs;
     if (base <= 0) return this.dispatch();
     this.backoff ??= new Backoff({ baseMs: base, capMs: base * 10, minMs: 0 });
     this.retryTimer = setTimeout(() => this.dispatch(), this.backoff.next());
-  }
-
-  failureRetryable(a: Attempt, failure: AttemptFailure): boolean {
-    if (this.attempts > this.up.policy.retry.attempts) return false;
-    const unsent = a.body === null || !a.body.started;
-    if (failure === 'connect') return unsent;
-    if (failure === 'reset') return unsent && isIdempotent(this.method) && this.up.policy.retry.on.includes('reset');
-    return false;
-  }
-
-  statusRetryable(a: Attempt, status: number): boolean {
-    const retry = this.up.policy.retry;
-    if (this.attempts > retry.attempts || !isIdempotent(this.method)) return false;
-    if (a.body !== null && a.body.started) return false;
-    for (const on of retry.on) {
-      if (on === '5xx') return true;
-      if (on === 'gateway-error' && (status === 502 || status === 503 || status === 504)) return true;
-      if (on === 'retriable-status-codes' && retry.statuses.includes(status)) return true;
-    }
-    return false;
   }
 
   acquireRetry(): boolean {
@@ -295,8 +276,6 @@ class Exchange {
     }
     const t = this.up.traffic;
     t.request(status, methodLabel(this.method));
-    t.duration.observe((performance.now() - this.startedAt) / 1000);
-    if (this.requestBytes > 0) t.requestBytes.inc(this.requestBytes);
-    if (this.responseBytes > 0) t.responseBytes.inc(this.responseBytes);
+    t.finished((performance.now() - this.startedAt) / 1000, this.requestBytes, this.responseBytes);
   }
 }

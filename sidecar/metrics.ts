@@ -4,12 +4,14 @@
  * from the applied document, status code, a fixed method set, a fixed cause set. Never a path, a
  * client address or a request id.
  *
- * The hot path never builds a label object: listeners and clusters hold `TrafficMetrics` whose
- * label-bound children are created once (`counter.labels(...)`), and per-status children are
- * memoised in a small map.
+ * The hot path never touches prom-client: listeners and clusters add to the plain numbers of a
+ * `TrafficMetrics` (traffic-metrics.ts), and the traffic metrics below fold them in at scrape time.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Direction } from '../lib/contract.ts';
+import { DURATION_BUCKETS, TrafficMetrics, type CounterField } from './traffic-metrics.ts';
+
+export type { TrafficMetrics } from './traffic-metrics.ts';
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
 
@@ -19,45 +21,61 @@ export function methodLabel(method: string | undefined): string {
 }
 
 type TrafficLabels = 'direction' | 'source_service' | 'destination_service';
-type Child = { inc(value?: number): void };
+type DurationLabels = 'direction' | 'destination_service';
+type PromValue = { labels: Record<string, string | number>; sharedLabels: Record<string, string>; value: number; metricName: string };
 
-/** Label-bound children for one (direction, source, destination) triple. */
-export class TrafficMetrics {
-  readonly #requests: Counter<TrafficLabels | 'response_code' | 'method'>;
-  readonly #labels: [string, string, string];
-  readonly #byStatus = new Map<string, Child>();
-  readonly duration: { observe(value: number): void };
-  readonly requestBytes: Child;
-  readonly responseBytes: Child;
-  readonly tcpOpened: Child;
-  readonly tcpClosed: Child;
-  readonly tcpSent: Child;
-  readonly tcpReceived: Child;
-  readonly retries: Child;
+/**
+ * `sidemesh_request_duration_seconds`, read at scrape time from the bucket arrays of every
+ * TrafficMetrics (summed per direction and destination) instead of an `observe()` per request. The
+ * values have the shape prom-client's Histogram gives the Registry, so the text is the same.
+ */
+class DurationHistogram extends Histogram<DurationLabels> {
+  readonly #sources: () => Iterable<TrafficMetrics>;
+  readonly #name: string;
+  readonly #help: string;
 
-  constructor(m: SidecarMetrics, direction: Direction, source: string, destination: string) {
-    this.#requests = m.requests;
-    this.#labels = [direction, source, destination];
-    this.duration = m.requestDuration.labels(direction, destination);
-    this.requestBytes = m.requestBytes.labels(direction, source, destination);
-    this.responseBytes = m.responseBytes.labels(direction, source, destination);
-    this.tcpOpened = m.tcpOpened.labels(direction, source, destination);
-    this.tcpClosed = m.tcpClosed.labels(direction, source, destination);
-    this.tcpSent = m.tcpSent.labels(direction, source, destination);
-    this.tcpReceived = m.tcpReceived.labels(direction, source, destination);
-    this.retries = m.retries.labels(destination);
+  constructor(name: string, help: string, registers: Registry[], sources: () => Iterable<TrafficMetrics>) {
+    super({ name, help, labelNames: ['direction', 'destination_service'], buckets: [...DURATION_BUCKETS], registers });
+    this.#name = name;
+    this.#help = help;
+    this.#sources = sources;
   }
 
-  /** Counts one finished request; `status` 0 means no response could be sent (client gone). */
-  request(status: number, method: string): void {
-    const key = method + status;
-    let child = this.#byStatus.get(key);
-    if (child === undefined) {
-      const [d, s, t] = this.#labels;
-      child = this.#requests.labels(d, s, t, String(status), method);
-      this.#byStatus.set(key, child);
+  /** Registry.metrics() uses this when a metric has it (prom-client 15); get() is the public form. */
+  async getForPromString() {
+    const sums = new Map<string, { labels: Record<string, string>; counts: Float64Array; sum: number; count: number }>();
+    for (const t of this.#sources()) {
+      if (t.durationCount === 0) continue;
+      const key = t.labels.direction + '\0' + t.labels.destination_service;
+      let s = sums.get(key);
+      if (s === undefined) {
+        const labels = { direction: t.labels.direction, destination_service: t.labels.destination_service };
+        sums.set(key, (s = { labels, counts: new Float64Array(DURATION_BUCKETS.length + 1), sum: 0, count: 0 }));
+      }
+      for (let i = 0; i < s.counts.length; i++) s.counts[i] += t.durationCounts[i];
+      s.sum += t.durationSum;
+      s.count += t.durationCount;
     }
-    child.inc();
+    const bucket = `${this.#name}_bucket`;
+    const values: PromValue[] = [];
+    for (const s of sums.values()) {
+      let acc = 0;
+      DURATION_BUCKETS.forEach((le, i) => {
+        acc += s.counts[i];
+        values.push({ labels: { le }, sharedLabels: s.labels, value: acc, metricName: bucket });
+      });
+      values.push({ labels: { le: '+Inf' }, sharedLabels: s.labels, value: s.count, metricName: bucket });
+      values.push({ labels: {}, sharedLabels: s.labels, value: s.sum, metricName: `${this.#name}_sum` });
+      values.push({ labels: {}, sharedLabels: s.labels, value: s.count, metricName: `${this.#name}_count` });
+    }
+    return { name: this.#name, help: this.#help, type: 'histogram' as const, values, aggregator: 'sum' as const };
+  }
+
+  override async get(): ReturnType<Histogram<DurationLabels>['get']> {
+    const data = await this.getForPromString();
+    const values = data.values.map(({ labels, sharedLabels, ...v }) => ({ ...v, labels: { ...labels, ...sharedLabels } }));
+    // The typings give `type` as an enum and ask for `collect`; at run time prom-client's own get() returns the string.
+    return { ...data, values } as unknown as Awaited<ReturnType<Histogram<DurationLabels>['get']>>;
   }
 }
 
@@ -71,7 +89,7 @@ export interface EndpointCounts {
 export class SidecarMetrics {
   readonly registry = new Registry();
   readonly requests: Counter<TrafficLabels | 'response_code' | 'method'>;
-  readonly requestDuration: Histogram<'direction' | 'destination_service'>;
+  readonly requestDuration: Histogram<DurationLabels>;
   readonly requestBytes: Counter<TrafficLabels>;
   readonly responseBytes: Counter<TrafficLabels>;
   readonly tcpOpened: Counter<TrafficLabels>;
@@ -90,27 +108,40 @@ export class SidecarMetrics {
   readonly discoverErrors: Counter;
   readonly bindFailures: Counter;
   readonly listenersDegraded: Gauge;
+  readonly #traffic = new Map<string, TrafficMetrics>();
   #endpointSource: () => Iterable<EndpointCounts> = () => [];
   #configAgeSource: () => number | undefined = () => undefined;
 
   constructor() {
     const registers = [this.registry];
-    const traffic = ['direction', 'source_service', 'destination_service'] as const;
-    this.requests = new Counter({ name: 'sidemesh_requests_total', help: 'HTTP requests proxied, by response code (0: no response sent).', labelNames: [...traffic, 'response_code', 'method'], registers });
-    this.requestDuration = new Histogram({
-      name: 'sidemesh_request_duration_seconds',
-      help: 'HTTP request duration seen by the sidecar, from request head to last response byte.',
-      labelNames: ['direction', 'destination_service'],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-      registers,
-    });
-    this.requestBytes = new Counter({ name: 'sidemesh_request_bytes_total', help: 'HTTP request body bytes sent upstream.', labelNames: traffic, registers });
-    this.responseBytes = new Counter({ name: 'sidemesh_response_bytes_total', help: 'HTTP response body bytes sent to clients.', labelNames: traffic, registers });
-    this.tcpOpened = new Counter({ name: 'sidemesh_tcp_connections_opened_total', help: 'TCP connections accepted by TCP listeners.', labelNames: traffic, registers });
-    this.tcpClosed = new Counter({ name: 'sidemesh_tcp_connections_closed_total', help: 'TCP connections closed on TCP listeners.', labelNames: traffic, registers });
-    this.tcpSent = new Counter({ name: 'sidemesh_tcp_sent_bytes_total', help: 'TCP bytes sent to the downstream client (upstream to client).', labelNames: traffic, registers });
-    this.tcpReceived = new Counter({ name: 'sidemesh_tcp_received_bytes_total', help: 'TCP bytes received from the downstream client (client to upstream).', labelNames: traffic, registers });
     const self = this;
+    const traffic = ['direction', 'source_service', 'destination_service'] as const;
+    const folded = (name: string, help: string, field: CounterField) =>
+      new Counter({
+        name,
+        help,
+        labelNames: traffic,
+        registers,
+        collect() {
+          for (const t of self.#traffic.values()) t.foldCounter(this, field);
+        },
+      });
+    this.requests = new Counter({
+      name: 'sidemesh_requests_total',
+      help: 'HTTP requests proxied, by response code (0: no response sent).',
+      labelNames: [...traffic, 'response_code', 'method'],
+      registers,
+      collect() {
+        for (const t of self.#traffic.values()) t.foldRequests(this);
+      },
+    });
+    this.requestDuration = new DurationHistogram('sidemesh_request_duration_seconds', 'HTTP request duration seen by the sidecar, from request head to last response byte.', registers, () => self.#traffic.values());
+    this.requestBytes = folded('sidemesh_request_bytes_total', 'HTTP request body bytes sent upstream.', 'requestBytes');
+    this.responseBytes = folded('sidemesh_response_bytes_total', 'HTTP response body bytes sent to clients.', 'responseBytes');
+    this.tcpOpened = folded('sidemesh_tcp_connections_opened_total', 'TCP connections accepted by TCP listeners.', 'tcpOpened');
+    this.tcpClosed = folded('sidemesh_tcp_connections_closed_total', 'TCP connections closed on TCP listeners.', 'tcpClosed');
+    this.tcpSent = folded('sidemesh_tcp_sent_bytes_total', 'TCP bytes sent to the downstream client (upstream to client).', 'tcpSent');
+    this.tcpReceived = folded('sidemesh_tcp_received_bytes_total', 'TCP bytes received from the downstream client (client to upstream).', 'tcpReceived');
     this.upstreamEndpoints = new Gauge({
       name: 'sidemesh_upstream_endpoints',
       help: 'Upstream endpoints by state (healthy, ejected, terminating), summed over the service ports.',
@@ -126,7 +157,15 @@ export class SidecarMetrics {
       },
     });
     this.outlierEjections = new Counter({ name: 'sidemesh_outlier_ejections_total', help: 'Endpoints ejected by outlier detection.', labelNames: ['destination_service'], registers });
-    this.retries = new Counter({ name: 'sidemesh_retries_total', help: 'Retry attempts made (not counting first attempts).', labelNames: ['destination_service'], registers });
+    this.retries = new Counter({
+      name: 'sidemesh_retries_total',
+      help: 'Retry attempts made (not counting first attempts).',
+      labelNames: ['destination_service'],
+      registers,
+      collect() {
+        for (const t of self.#traffic.values()) t.foldCounter(this, 'retries', { destination_service: t.labels.destination_service });
+      },
+    });
     this.proxyErrors = new Counter({ name: 'sidemesh_proxy_errors_total', help: 'Requests or connections the sidecar failed itself, by cause (the x-sidemesh-error value).', labelNames: ['cause'], registers });
     this.configVersion = new Gauge({ name: 'sidemesh_config_version_info', help: 'The document version in force (value 1).', labelNames: ['version'], registers });
     this.configAge = new Gauge({
@@ -146,8 +185,12 @@ export class SidecarMetrics {
     this.listenersDegraded = new Gauge({ name: 'sidemesh_listeners_degraded', help: 'Listeners of the document in force that are not bound.', registers });
   }
 
+  /** The counts of one label triple; the same object for the same triple, for the life of the process. */
   traffic(direction: Direction, source: string, destination: string): TrafficMetrics {
-    return new TrafficMetrics(this, direction, source, destination);
+    const key = `${direction}\0${source}\0${destination}`;
+    let t = this.#traffic.get(key);
+    if (t === undefined) this.#traffic.set(key, (t = new TrafficMetrics(direction, source, destination)));
+    return t;
   }
 
   /** Where the endpoint gauge reads from at scrape time (no hot-path cost). */

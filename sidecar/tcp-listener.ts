@@ -62,10 +62,10 @@ export class TcpListener {
     const up = this.state.cluster;
     const traffic = up.traffic;
     this.#sockets.add(client);
-    traffic.tcpOpened.inc();
+    traffic.tcpOpened++;
     client.once('close', () => {
       this.#sockets.delete(client);
-      traffic.tcpClosed.inc();
+      traffic.tcpClosed++;
     });
     client.on('error', () => undefined);
     const b = up.balancer;
@@ -88,7 +88,7 @@ export class TcpListener {
         b.onFailure(ep, 'connect');
         if (n < tries && !client.destroyed) {
           (tried ??= new Set()).add(ep.key);
-          traffic.retries.inc();
+          traffic.retries++;
           return attempt(n + 1);
         }
         resetConnection(client, up.direction === 'inbound' ? 'app_unavailable' : 'connect_failure', this.#metrics);
@@ -115,8 +115,8 @@ export class TcpListener {
       client.setTimeout(idle, () => client.destroy());
       upstream.setTimeout(idle, () => upstream.destroy());
     }
-    client.on('data', (c: Buffer) => traffic.tcpReceived.inc(c.length));
-    upstream.on('data', (c: Buffer) => traffic.tcpSent.inc(c.length));
+    client.on('data', (c: Buffer) => (traffic.tcpReceived += c.length));
+    upstream.on('data', (c: Buffer) => (traffic.tcpSent += c.length));
     upstream.on('error', () => {
       if (!client.destroyed) client.resetAndDestroy();
     });

@@ -30,7 +30,7 @@ export function forwardUpgrade(req: UpgradeRequest, client: Socket, head: Buffer
   if (!b.tryAcquireConnection()) return sendRawProxyError(client, 'overflow', metrics);
   b.onStart(ep);
   const traffic = up.traffic;
-  traffic.tcpOpened.inc();
+  traffic.tcpOpened++;
   const upstream = connect({ host: ep.address, port: ep.port, allowHalfOpen: true, noDelay: true });
   let connected = false;
   let closed = false;
@@ -42,7 +42,7 @@ export function forwardUpgrade(req: UpgradeRequest, client: Socket, head: Buffer
     clearTimeout(connectTimer);
     b.onEnd(ep);
     b.releaseConnection();
-    traffic.tcpClosed.inc();
+    traffic.tcpClosed++;
   };
 
   upstream.once('connect', () => {
@@ -59,8 +59,8 @@ export function forwardUpgrade(req: UpgradeRequest, client: Socket, head: Buffer
       client.setTimeout(idle, () => client.destroy());
       upstream.setTimeout(idle, () => upstream.destroy());
     }
-    client.on('data', (c: Buffer) => traffic.tcpReceived.inc(c.length));
-    upstream.on('data', (c: Buffer) => traffic.tcpSent.inc(c.length));
+    client.on('data', (c: Buffer) => (traffic.tcpReceived += c.length));
+    upstream.on('data', (c: Buffer) => (traffic.tcpSent += c.length));
     client.pipe(upstream);
     upstream.pipe(client);
   });
