@@ -298,7 +298,8 @@ describe.skipIf(reason !== undefined)('mesh end-to-end (pods as network namespac
       if (!prom) return ctx.skip();
       const p = prom;
       const targets = await p.targets();
-      expect(targets.find((t) => t.labels.job === 'discover')?.health).toBe('up');
+      // Scenario 5 stopped discover: its last scrape may predate the restart, so wait for the next one.
+      await waitFor('prometheus target discover up', async () => ((await p.targets()).some((t) => t.labels.job === 'discover' && t.health === 'up') ? true : undefined), 10_000, 500);
       for (const name of mesh.pods.keys()) {
         await waitFor(`prometheus target ${name} up`, async () => (targets.concat(await p.targets()).some((t) => t.labels.pod === name && t.health === 'up') ? true : undefined), 10_000, 500);
       }
@@ -335,8 +336,7 @@ describe.skipIf(reason !== undefined)('mesh end-to-end (pods as network namespac
       // TCP bytes from scenario 7.
       await expectAtLeast(`sum(sidemesh_tcp_received_bytes_total{job="sidecars",pod="web-0",destination_service="echo.${NS}"})`, 4 * 1024 * 1024);
       // discover's own metrics are there too.
-      const up = await p.query('up{job="discover"}');
-      expect(up[0]?.value[1]).toBe('1');
+      await expectAtLeast('up{job="discover"}', 1);
     }, 60_000);
   });
 });
