@@ -3,7 +3,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { parseHostPort } from '../lib/contract.ts';
+import { parseHostPort } from '../lib/contract-decoder.ts';
 import type { Env } from '../lib/env.ts';
 import { EnvReader } from '../lib/env.ts';
 import { isLogLevel } from '../lib/log.ts';

@@ -5,7 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { parse as parseYaml } from 'yaml';
-import { parseHostPort } from '../lib/contract.ts';
+import { parseHostPort } from '../lib/contract-decoder.ts';
 import { MeshFileError } from '../lib/errors.ts';
 import { ANNOTATION_VIP, DEFAULT_PLUGIN, formatInboundPorts, parseInboundPorts } from '../lib/names.ts';
 import { emptyView } from './model.ts';

@@ -3,7 +3,7 @@
  * Decoding keeps the spec as given (unknown option keys such as Rainbond's `PROXY` or `OPEN_LIMIT`
  * stay in base_* for plugins that read them); validation collects every problem with its path.
  */
-import { decodeResourceSpec } from '../lib/contract.ts';
+import { decodeResourceSpec } from '../lib/contract-decoder.ts';
 import type { BasePort, BaseService, ConfigProblem, ResourceSpec } from '../lib/contract.ts';
 import { ContractError } from '../lib/errors.ts';
 import { knownKey, parseOptions } from './plugin-options.ts';

@@ -3,7 +3,7 @@
  * The result is frozen. (Inside the sidecar, the sidecar's config decides the address and passes
  * DnsServerOptions directly.)
  */
-import { parseHostPort } from '../lib/contract.ts';
+import { parseHostPort } from '../lib/contract-decoder.ts';
 import { EnvReader, type Env } from '../lib/env.ts';
 import { ConfigError } from '../lib/errors.ts';
 import type { LogLevel } from '../lib/log.ts';

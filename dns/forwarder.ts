@@ -16,7 +16,7 @@ import net from 'node:net';
 import { isIPv6 } from 'node:net';
 import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/log.ts';
-import { parseHostPort } from '../lib/contract.ts';
+import { parseHostPort } from '../lib/contract-decoder.ts';
 import { DnsUpstreamError } from './errors.ts';
 import type { DnsMetrics } from './metrics.ts';
 import { FrameReader, frame } from './tcp-framing.ts';

@@ -3,7 +3,8 @@
  * DnsConfig). SIGTERM/SIGINT close it and exit 0. In a pod the sidecar hosts the responder instead.
  */
 import { readFileSync } from 'node:fs';
-import { decodeDocument, type DnsConfig } from '../lib/contract.ts';
+import type { DnsConfig } from '../lib/contract.ts';
+import { decodeDocument } from '../lib/contract-decoder.ts';
 import type { Env } from '../lib/env.ts';
 import { ConfigError, SidemeshError } from '../lib/errors.ts';
 import { createLogger, type Logger } from '../lib/log.ts';

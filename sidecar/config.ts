@@ -3,7 +3,7 @@
  * changes. The result is frozen; everything else in sidecar/ receives what it needs from here.
  * docs/sidecar.md repeats this table for operators.
  */
-import { parseHostPort } from '../lib/contract.ts';
+import { parseHostPort } from '../lib/contract-decoder.ts';
 import { EnvReader, type Env } from '../lib/env.ts';
 import { isLogLevel, type LogLevel } from '../lib/log.ts';
 import { h1ParserAvailable } from './h1-parser.ts';

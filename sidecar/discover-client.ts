@@ -12,7 +12,8 @@
 import { Agent } from 'node:http';
 import { Backoff } from '../lib/backoff.ts';
 import { sleep, systemClock, type Clock } from '../lib/clock.ts';
-import { decodeDocument, type ResourceDocument } from '../lib/contract.ts';
+import type { ResourceDocument } from '../lib/contract.ts';
+import { decodeDocument } from '../lib/contract-decoder.ts';
 import type { Logger } from '../lib/log.ts';
 import { discoverRequest } from './discover-request.ts';
 import { DiscoverUnavailableError, DocumentRejectedError } from './errors.ts';

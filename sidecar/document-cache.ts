@@ -7,7 +7,8 @@
  */
 import { mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { decodeDocument, type ResourceDocument } from '../lib/contract.ts';
+import type { ResourceDocument } from '../lib/contract.ts';
+import { decodeDocument } from '../lib/contract-decoder.ts';
 import type { Logger } from '../lib/log.ts';
 import { CacheIoError, DocumentRejectedError } from './errors.ts';
 

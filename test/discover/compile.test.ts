@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeDocument } from '../../lib/contract.ts';
+import { decodeDocument } from '../../lib/contract-decoder.ts';
 import type { ResourceDocument } from '../../lib/contract.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { decodeDocument } from '../../lib/contract.ts';
+import { decodeDocument } from '../../lib/contract-decoder.ts';
 import { silentLogger } from '../../lib/log.ts';
 import { startDiscover } from '../../discover/app.ts';
 import type { RunningDiscover } from '../../discover/app.ts';

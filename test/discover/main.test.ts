@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { decodeDocument } from '../../lib/contract.ts';
+import { decodeDocument } from '../../lib/contract-decoder.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 
