@@ -5,11 +5,10 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startDiscover } from '../discover/app.ts';
-import { FileSource } from '../discover/file-source.ts';
+import { startFileDiscover } from '../cli/file-discover.ts';
 import type { ResourceDocument } from '../lib/contract.ts';
 import { silentLogger } from '../lib/log.ts';
-import { DEFAULT_CLUSTER_DOMAIN, DEFAULT_VIP_CIDR, resourcesPath } from '../lib/names.ts';
+import { resourcesPath } from '../lib/names.ts';
 
 const root = join(import.meta.dirname, '..');
 export const DOCS = join(root, 'docs', 'discover.md');
@@ -17,21 +16,7 @@ const BLOCK = /(## Example document[\s\S]*?```json\n)([\s\S]*?)(\n```)/;
 
 /** The document discover serves for demo/web/mesh from examples/mesh.yaml. */
 export async function exampleDocument(): Promise<ResourceDocument> {
-  const source = new FileSource({ file: join(root, 'examples', 'mesh.yaml'), logger: silentLogger });
-  await source.start();
-  const s = source.settings;
-  const discover = await startDiscover({
-    source,
-    host: '127.0.0.1',
-    port: 0,
-    logger: silentLogger,
-    clusterDomain: s.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN,
-    dnsUpstreams: s.dnsUpstreams ?? [],
-    dnsTtlSeconds: s.dnsTtlSeconds ?? 5,
-    vipCidr: DEFAULT_VIP_CIDR,
-    maxWaitMs: 1000,
-    debounceMs: 0,
-  });
+  const { discover } = await startFileDiscover(join(root, 'examples', 'mesh.yaml'), 0, silentLogger);
   try {
     const res = await fetch(discover.url + resourcesPath('demo', 'web', 'mesh'));
     return (await res.json()) as ResourceDocument;

@@ -17,6 +17,7 @@ import type { EndpointState } from './balancer/endpoint-state.ts';
 import { bindListener, drainConnections } from './listener-lifecycle.ts';
 import type { SidecarMetrics } from './metrics.ts';
 import { resetConnection } from './proxy-error.ts';
+import { watchSocketPair } from './socket-pair.ts';
 import type { UpstreamCluster } from './upstream-cluster.ts';
 
 export interface TcpListenerState {
@@ -109,14 +110,7 @@ export class TcpListener {
   }
 
   #splice(client: Socket, upstream: Socket, ep: EndpointState, up: UpstreamCluster): void {
-    const traffic = up.traffic;
-    const idle = up.policy.idleTimeoutMs;
-    if (idle > 0) {
-      client.setTimeout(idle, () => client.destroy());
-      upstream.setTimeout(idle, () => upstream.destroy());
-    }
-    client.on('data', (c: Buffer) => (traffic.tcpReceived += c.length));
-    upstream.on('data', (c: Buffer) => (traffic.tcpSent += c.length));
+    watchSocketPair(client, upstream, up.traffic, up.policy.idleTimeoutMs);
     upstream.on('error', () => {
       if (!client.destroyed) client.resetAndDestroy();
     });

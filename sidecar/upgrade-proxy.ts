@@ -11,6 +11,7 @@ import { connect, type Socket } from 'node:net';
 import { upstreamRequestHeaders } from './http-headers.ts';
 import type { SidecarMetrics } from './metrics.ts';
 import { sendRawProxyError } from './proxy-error.ts';
+import { watchSocketPair } from './socket-pair.ts';
 import type { UpstreamCluster } from './upstream-cluster.ts';
 
 /** The parts of an upgrade request head the proxy replays (from node:http or the fast path). */
@@ -54,13 +55,7 @@ export function forwardUpgrade(req: UpgradeRequest, client: Socket, head: Buffer
     for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
     upstream.write(text + '\r\n');
     if (head.length > 0) upstream.write(head);
-    const idle = up.policy.idleTimeoutMs;
-    if (idle > 0) {
-      client.setTimeout(idle, () => client.destroy());
-      upstream.setTimeout(idle, () => upstream.destroy());
-    }
-    client.on('data', (c: Buffer) => (traffic.tcpReceived += c.length));
-    upstream.on('data', (c: Buffer) => (traffic.tcpSent += c.length));
+    watchSocketPair(client, upstream, traffic, up.policy.idleTimeoutMs);
     client.pipe(upstream);
     upstream.pipe(client);
   });

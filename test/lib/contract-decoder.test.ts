@@ -1,19 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { decodeDocument, parseHostPort } from '../../lib/contract-decoder.ts';
+import { DEFAULT_POLICY } from '../../discover/plugin-options.ts';
 import { ContractError } from '../../lib/errors.ts';
 
-const policy = {
-  lb: 'round_robin',
-  hashOn: null,
-  connectTimeoutMs: 1000,
-  requestTimeoutMs: 0,
-  idleTimeoutMs: 0,
-  maxRequestsPerConnection: 0,
-  healthyPanicThreshold: 50,
-  retry: { attempts: 2, on: ['connect-failure'], statuses: [], budgetPercent: 20, minPerSecond: 10, backoffMs: 25 },
-  outlier: { consecutiveErrors: 5, intervalMs: 10000, baseEjectionTimeMs: 30000, maxEjectionPercent: 10 },
-  circuitBreaker: { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxActiveRetries: 3 },
-};
+// discover's own defaults: what a real document carries, so they must decode too.
+const policy = DEFAULT_POLICY;
 
 function doc(over: Record<string, unknown> = {}): Record<string, unknown> {
   return {
