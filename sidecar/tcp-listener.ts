@@ -4,20 +4,23 @@
  *
  * - The client socket is accepted paused, so no byte is read before an upstream is connected: a
  *   connect failure can go to another endpoint (up to `max(1, retry.attempts)` more) safely.
- * - Half-close: both sockets allow half-open, and `pipe` ends the other side on EOF, so a client's
+ * - Half-close: both sockets allow half-open, and a relay ends the other side on EOF, so a client's
  *   FIN reaches the upstream while the upstream may keep answering (and the reverse).
- * - Backpressure: `pipe` pauses the faster side when the slower one's buffer is full.
+ * - Bytes go through `RelayDirection`s (recycled read buffers; see byte-relay.ts), which also pause
+ *   the faster side while the slower one has not flushed.
  * - An upstream reset is passed on as a reset (RST), not a clean close, so the client can tell.
  * - Failures with no response channel (no endpoint, refused, breaker open) reset the client; inbound
  *   with the app not listening likewise, counted as `app_unavailable`.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { adoptAccepted, RelayDirection } from './byte-relay.ts';
 import type { Listener } from '../lib/contract.ts';
 import type { EndpointState } from './balancer/endpoint-state.ts';
 import { bindListener, drainConnections } from './listener-lifecycle.ts';
 import type { SidecarMetrics } from './metrics.ts';
 import { resetConnection } from './proxy-error.ts';
-import { watchSocketPair } from './socket-pair.ts';
+import { closeWhenIdle } from './socket-pair.ts';
+import type { TrafficMetrics } from './traffic-metrics.ts';
 import type { UpstreamCluster } from './upstream-cluster.ts';
 
 export interface TcpListenerState {
@@ -59,9 +62,12 @@ export class TcpListener {
     return this.#closing;
   }
 
-  #onConnection(client: Socket): void {
+  #onConnection(accepted: Socket): void {
     const up = this.state.cluster;
     const traffic = up.traffic;
+    const toUpstream = new RelayDirection((n) => (traffic.tcpReceived += n));
+    const adopted = adoptAccepted(accepted, toUpstream.onread);
+    const client = adopted ?? accepted;
     this.#sockets.add(client);
     traffic.tcpOpened++;
     client.once('close', () => {
@@ -81,7 +87,8 @@ export class TcpListener {
       const ep = b.pick(tried !== undefined ? { hashKey, exclude: tried } : hashKey !== undefined ? { hashKey } : undefined);
       if (ep === undefined) return resetConnection(client, 'no_healthy_upstream', this.#metrics);
       b.onStart(ep);
-      const upstream = connect({ host: ep.address, port: ep.port, allowHalfOpen: true, noDelay: true });
+      const toClient = new RelayDirection((n) => (traffic.tcpSent += n));
+      const upstream = connect({ host: ep.address, port: ep.port, allowHalfOpen: true, noDelay: true, onread: toClient.onread });
       const timer = setTimeout(() => upstream.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), up.policy.connectTimeoutMs);
       const onConnectError = () => {
         clearTimeout(timer);
@@ -103,6 +110,9 @@ export class TcpListener {
         upstream.off('error', onConnectError);
         client.off('close', onClientGone);
         b.onSuccess(ep);
+        toClient.connect(upstream, client);
+        if (adopted) toUpstream.connect(client, upstream);
+        else pipeCounting(client, upstream, traffic);
         this.#splice(client, upstream, ep, up);
       });
     };
@@ -110,7 +120,7 @@ export class TcpListener {
   }
 
   #splice(client: Socket, upstream: Socket, ep: EndpointState, up: UpstreamCluster): void {
-    watchSocketPair(client, upstream, up.traffic, up.policy.idleTimeoutMs);
+    closeWhenIdle(client, upstream, up.policy.idleTimeoutMs);
     upstream.on('error', () => {
       if (!client.destroyed) client.resetAndDestroy();
     });
@@ -124,8 +134,12 @@ export class TcpListener {
     client.once('close', () => {
       if (!upstream.destroyed) upstream.destroySoon();
     });
-    client.pipe(upstream);
-    upstream.pipe(client);
     client.resume();
   }
+}
+
+/** The fallback when `adoptAccepted` cannot take the socket: node's own reads, `pipe`d. */
+function pipeCounting(client: Socket, upstream: Socket, traffic: TrafficMetrics): void {
+  client.on('data', (c: Buffer) => (traffic.tcpReceived += c.length));
+  client.pipe(upstream);
 }

@@ -1,0 +1,88 @@
+/**
+ * Byte relay for the TCP listener: each direction reads into a recycled buffer (node's `onread`
+ * socket option) and writes it straight to the other socket. Node's default reads allocate a fresh
+ * 64 KiB buffer per read that only a full GC gives back: on the TCP bulk bench that cost 1.2 CPU s
+ * per GiB and a 135 MiB peak RSS, against 0.6 s and 60 MiB with recycled buffers (haproxy: 0.57 s).
+ *
+ * - A direction's buffer starts at 16 KiB (haproxy's default) and grows to 64 KiB after a read that
+ *   fills it (a bulk transfer); a read under 16 KiB drops back, so a quiet connection holds 2 × 16 KiB.
+ * - A buffer is read into again only after the write carrying it has flushed: when a write does not
+ *   complete at once, reading pauses until its callback. That is also the backpressure.
+ * - The source's EOF ends the target (half-close passes through); errors are the caller's.
+ */
+import { Socket, type SocketConstructorOpts } from 'node:net';
+
+const SMALL = 16 * 1024;
+const LARGE = 64 * 1024;
+
+interface OnRead {
+  buffer: () => Buffer;
+  callback: (bytes: number, buffer: Buffer) => boolean;
+}
+
+/** One direction: give `onread` to the source socket, then `connect` it to its target. */
+export class RelayDirection {
+  readonly onread: OnRead;
+  readonly #count: (bytes: number) => void;
+  #buffer = Buffer.allocUnsafeSlow(SMALL);
+  #source: Socket | undefined;
+  #target: Socket | undefined;
+  #waiting = false;
+  readonly #onFlushed = (): void => {
+    if (!this.#waiting) return;
+    this.#waiting = false;
+    if (!this.#source!.destroyed) this.#source!.resume();
+  };
+
+  /** `count` sees every chunk's size as it is forwarded. */
+  constructor(count: (bytes: number) => void) {
+    this.#count = count;
+    this.onread = { buffer: () => this.#buffer, callback: (n, buf) => this.#forward(n, buf) };
+  }
+
+  /**
+   * From now on bytes read from `source` go to `target`. Call before `source` can have read a byte:
+   * in the same tick as its 'connect', or before resuming a socket created paused.
+   */
+  connect(source: Socket, target: Socket): void {
+    this.#source = source;
+    this.#target = target;
+    source.once('end', () => target.end());
+  }
+
+  #forward(n: number, buf: Buffer): boolean {
+    const target = this.#target!;
+    this.#count(n);
+    target.write(n === buf.length ? buf : buf.subarray(0, n), this.#onFlushed);
+    if (n === buf.length) {
+      if (buf.length < LARGE) this.#buffer = Buffer.allocUnsafeSlow(LARGE);
+    } else if (n < SMALL && buf.length > SMALL) {
+      this.#buffer = Buffer.allocUnsafeSlow(SMALL);
+    }
+    if (target.writableLength === 0) return true;
+    this.#waiting = true;
+    return false;
+  }
+}
+
+type HandleOwner = Socket & { _handle: { readStart?: unknown } | null };
+
+/**
+ * An accepted socket again, reading through `onread`. Node's server has no `onread` option, so the
+ * accepted socket's handle moves to a new socket built the way node's own server builds it
+ * (`new Socket({ handle })`), and the old wrapper is destroyed without it (which keeps the server's
+ * connection count right). `accepted` must be fresh from a `pauseOnConnect` server, with no
+ * listeners yet; the new socket starts paused. Undefined when this node's socket does not carry its
+ * handle where expected; the caller then forwards with `pipe`.
+ */
+export function adoptAccepted(accepted: Socket, onread: OnRead): Socket | undefined {
+  const old = accepted as HandleOwner;
+  const handle = old._handle;
+  if (handle == null || typeof handle.readStart !== 'function') return undefined;
+  old._handle = null;
+  // `handle` (an accepted TCPWrap) and `pauseOnCreate` are what node's server passes; not in the types.
+  const options = { handle, allowHalfOpen: true, readable: true, writable: true, pauseOnCreate: true, onread };
+  const adopted = new Socket(options as unknown as SocketConstructorOpts);
+  accepted.destroy();
+  return adopted;
+}
