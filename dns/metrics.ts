@@ -5,7 +5,7 @@
  * Queries are counted into a plain array on the hot path and folded into the prom-client counter
  * when it is scraped: a labelled `inc()` per query costs more than answering the query does.
  */
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from '../lib/prom.ts';
 import type { Result } from './answer.ts';
 
 export const TYPE_LABELS = ['A', 'AAAA', 'SRV', 'PTR', 'TXT', 'CNAME', 'MX', 'ANY', 'OTHER'] as const;

@@ -6,7 +6,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { isIPv6 } from 'node:net';
-import { Registry } from 'prom-client';
+import { Registry } from '../lib/prom.ts';
 import { systemClock, type Clock } from '../lib/clock.ts';
 import type { DnsConfig } from '../lib/contract.ts';
 import { DEFAULT_CLUSTER_DOMAIN } from '../lib/names.ts';

@@ -12,7 +12,8 @@
  * The metrics server also answers GET /ready (status only): kubelet probes reach the pod IP, never
  * the loopback-only admin port, and an exec probe would fork a process every period.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { http } from '../lib/node-http.ts';
 import type { ResourceDocument } from '../lib/contract.ts';
 import type { HostPort } from './config.ts';
 import type { SidecarMetrics } from './metrics.ts';
@@ -37,7 +38,7 @@ function sendReady(res: ServerResponse, view: Pick<AdminView, 'ready' | 'drainin
 }
 
 export function createAdminServer(view: AdminView): Server {
-  return createServer((req: IncomingMessage, res: ServerResponse) => {
+  return http.createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz') return send(res, 200, 'ok\n', 'text/plain');
     if (path === '/ready') return sendReady(res, view);
@@ -59,7 +60,7 @@ export function createAdminServer(view: AdminView): Server {
 }
 
 export function createMetricsServer(metrics: SidecarMetrics, view: Pick<AdminView, 'ready' | 'draining' | 'applied' | 'degraded'>): Server {
-  return createServer((req, res) => {
+  return http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/ready') return sendReady(res, view);
     if (path !== '/metrics') return send(res, 404, 'not found\n', 'text/plain');

@@ -9,7 +9,7 @@
  *   last-good view is applied only when we have nothing yet).
  * Each of these warns once when the loop enters the state, and logs once when it leaves it.
  */
-import { Agent } from 'node:http';
+import { http } from '../lib/node-http.ts';
 import { Backoff } from '../lib/backoff.ts';
 import { sleep, systemClock, type Clock } from '../lib/clock.ts';
 import type { ResourceDocument } from '../lib/contract.ts';
@@ -39,7 +39,7 @@ export class DiscoverClient {
   readonly #o: DiscoverClientOptions;
   readonly #clock: Clock;
   // One keep-alive connection; an idle one is closed after 60 s.
-  readonly #agent = new Agent({ keepAlive: true, maxSockets: 1, timeout: 60_000 });
+  readonly #agent = new http.Agent({ keepAlive: true, maxSockets: 1, timeout: 60_000 });
   readonly #abort = new AbortController();
   readonly #backoff: Backoff;
   #etag: string | undefined;

@@ -11,7 +11,8 @@
  * - Any status resolves; the body of a non-200 answer is drained and not returned, so the keep-alive
  *   socket can serve the next poll.
  */
-import { request, type Agent } from 'node:http';
+import type { Agent } from 'node:http';
+import { http } from '../lib/node-http.ts';
 
 export interface DiscoverRequestOptions {
   agent: Agent;
@@ -34,7 +35,7 @@ function timeoutError(what: string, ms: number): Error {
 
 export function discoverRequest(url: URL, o: DiscoverRequestOptions): Promise<DiscoverAnswer> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { agent: o.agent, headers: o.headers, signal: o.signal });
+    const req = http.request(url, { agent: o.agent, headers: o.headers, signal: o.signal });
     let timer = setTimeout(() => req.destroy(timeoutError('headers', o.headersTimeoutMs)), o.headersTimeoutMs);
     let settled = false;
     const fail = (err: Error) => {

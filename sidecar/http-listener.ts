@@ -13,7 +13,8 @@
  * the same parser and defences, its timeouts checked by one sweep per listener like node's
  * `connectionsCheckingInterval`) and node:http + undici (`SIDEMESH_HTTP_FAST_PATH=false`).
  */
-import { createServer, Server as NodeHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { http } from '../lib/node-http.ts';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Listener } from '../lib/contract.ts';
 import { ClientConn } from './h1-connection.ts';
@@ -64,7 +65,7 @@ export class HttpListener {
       this.#server = createNetServer({ allowHalfOpen: true, noDelay: true }, this.#onFastConnection);
       return;
     }
-    const server = createServer(
+    const server = http.createServer(
       {
         headersTimeout: limits.headersTimeoutMs,
         requestTimeout: limits.requestTimeoutMs,
@@ -120,7 +121,7 @@ export class HttpListener {
   }
 
   #closeIdle(): void {
-    if (this.#server instanceof NodeHttpServer) this.#server.closeIdleConnections();
+    if (this.#server instanceof http.Server) this.#server.closeIdleConnections();
     else for (const c of this.#conns) c.drain();
   }
 

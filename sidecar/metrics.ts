@@ -7,7 +7,7 @@
  * The hot path never touches prom-client: listeners and clusters add to the plain numbers of a
  * `TrafficMetrics` (traffic-metrics.ts), and the traffic metrics below fold them in at scrape time.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from '../lib/prom.ts';
 import type { Direction } from '../lib/contract.ts';
 import { DURATION_BUCKETS, TrafficMetrics, type CounterField } from './traffic-metrics.ts';
 
