@@ -10,7 +10,6 @@
  * - Replies are accepted only from the upstream we asked (a connected socket), with our random
  *   transaction ID and the same question (RFC 5452 §9.1); anything else is ignored.
  */
-import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { isIPv6 } from 'node:net';
@@ -20,6 +19,7 @@ import { parseHostPort } from '../lib/contract-decoder.ts';
 import { DnsUpstreamError } from './errors.ts';
 import type { DnsMetrics } from './metrics.ts';
 import { FrameReader, frame } from './tcp-framing.ts';
+import { nextTransactionId } from './transaction-id.ts';
 import { RCODE, scanResponse, type Query, type ResponseInfo } from './wire.ts';
 
 export interface ForwarderOptions {
@@ -63,8 +63,8 @@ class UdpUpstream {
 
   send(packet: Buffer, q: Query, done: (a: Attempt) => void): () => void {
     const socket = this.#open();
-    let id = nextId();
-    while (this.#pending.has(id)) id = nextId();
+    let id = nextTransactionId();
+    while (this.#pending.has(id)) id = nextTransactionId();
     const out = Buffer.from(packet);
     out.writeUInt16BE(id, 0);
     this.#pending.set(id, { q, done });
@@ -124,19 +124,6 @@ class UdpUpstream {
     this.#socket = undefined;
     this.#connecting = undefined;
   }
-}
-
-let idPool = randomBytes(0);
-let idAt = 0;
-/** A CSPRNG transaction ID (RFC 5452 §4), drawn from a refilled pool to keep the hot path cheap. */
-function nextId(): number {
-  if (idAt + 2 > idPool.length) {
-    idPool = randomBytes(4096);
-    idAt = 0;
-  }
-  const id = idPool.readUInt16BE(idAt);
-  idAt += 2;
-  return id;
 }
 
 export class Forwarder {
@@ -241,7 +228,7 @@ export class Forwarder {
     return new Promise<Attempt>((resolve) => {
       const socket = net.connect({ host: u.host, port: u.port });
       this.#tcp.add(socket);
-      const id = nextId();
+      const id = nextTransactionId();
       const reader = new FrameReader();
       let settled = false;
       const finish = (a: Attempt) => {

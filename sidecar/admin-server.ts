@@ -13,7 +13,7 @@
  * the loopback-only admin port, and an exec probe would fork a process every period.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { http } from '../lib/node-http.ts';
+import { http } from '../lib/node-builtins.ts';
 import type { ResourceDocument } from '../lib/contract.ts';
 import type { HostPort } from './config.ts';
 import type { SidecarMetrics } from './metrics.ts';

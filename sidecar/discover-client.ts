@@ -9,7 +9,7 @@
  *   last-good view is applied only when we have nothing yet).
  * Each of these warns once when the loop enters the state, and logs once when it leaves it.
  */
-import { http } from '../lib/node-http.ts';
+import { http } from '../lib/node-builtins.ts';
 import { Backoff } from '../lib/backoff.ts';
 import { sleep, systemClock, type Clock } from '../lib/clock.ts';
 import type { ResourceDocument } from '../lib/contract.ts';

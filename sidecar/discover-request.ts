@@ -12,7 +12,7 @@
  *   socket can serve the next poll.
  */
 import type { Agent } from 'node:http';
-import { http } from '../lib/node-http.ts';
+import { http } from '../lib/node-builtins.ts';
 
 export interface DiscoverRequestOptions {
   agent: Agent;

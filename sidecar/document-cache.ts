@@ -5,12 +5,21 @@
  *
  * Failures never stop the sidecar: it warns once per transition and runs without a cache.
  */
-import { mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ResourceDocument } from '../lib/contract.ts';
 import { decodeDocument } from '../lib/contract-decoder.ts';
 import type { Logger } from '../lib/log.ts';
+import { fs, util } from '../lib/node-builtins.ts';
 import { CacheIoError, DocumentRejectedError } from './errors.ts';
+
+// node:fs's callback API, not node:fs/promises, which loads more of node than this file needs.
+const { promisify } = util;
+const readFile = promisify(fs.readFile);
+const writeFile = promisify(fs.writeFile);
+const stat = promisify(fs.stat);
+const rename = promisify(fs.rename);
+const unlink = promisify(fs.unlink);
+const mkdir = promisify(fs.mkdir);
 
 export interface CachedDocument {
   readonly doc: ResourceDocument;

@@ -14,7 +14,7 @@
  * `connectionsCheckingInterval`) and node:http + undici (`SIDEMESH_HTTP_FAST_PATH=false`).
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { http } from '../lib/node-http.ts';
+import { http } from '../lib/node-builtins.ts';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Listener } from '../lib/contract.ts';
 import { ClientConn } from './h1-connection.ts';

@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 
 // The sidecar's memory target is 64 MiB RSS at full load (issue #7). Loading code it never runs
 // costs resident memory: an ES import of node:http pulls node's bundled undici, tls, http2 and zlib
-// (+12 MiB), prom-client's index its Pushgateway and default metrics (lib/node-http.ts, lib/prom.ts).
+// (+12 MiB), one of node:fs fs/promises, prom-client's index its Pushgateway and default metrics,
+// node:crypto its whole crypto stack (lib/node-builtins.ts, lib/prom.ts, dns/transaction-id.ts).
 const root = join(import.meta.dirname, '..', '..');
 
 function loadedBy(entry: string): { builtins: string[]; packages: string[] } {
@@ -23,10 +24,10 @@ function loadedBy(entry: string): { builtins: string[]; packages: string[] } {
 }
 
 describe('what the sidecar process loads', () => {
-  it("leaves out node's bundled undici, tls, http2, zlib and prom-client's index", () => {
+  it("leaves out node's bundled undici, tls, http2, zlib, crypto, fs/promises and prom-client's index", () => {
     const { builtins, packages } = loadedBy('sidecar/main.ts');
     expect(builtins).toContain('http');
-    expect(builtins.filter((m) => /^(tls|http2|zlib|worker_threads|internal\/deps\/undici\/undici)$/.test(m))).toEqual([]);
+    expect(builtins.filter((m) => /^(tls|http2|zlib|crypto|fs\/promises|worker_threads|internal\/deps\/undici\/undici)$/.test(m))).toEqual([]);
     expect(packages).toContain('prom-client/lib/registry.js');
     expect(packages.filter((p) => p.startsWith('prom-client/') && !p.startsWith('prom-client/lib/')).concat(packages.filter((p) => /pushgateway|defaultMetrics|@opentelemetry/.test(p)))).toEqual([]);
   });
