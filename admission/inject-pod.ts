@@ -13,10 +13,10 @@
  */
 import { jsonClone } from './json-clone.ts';
 import type { V1Pod } from '@kubernetes/client-node';
-import { ANNOTATION_INBOUND_PORTS, ANNOTATION_STATUS, LABEL_INJECT, LABEL_INJECTED, formatInboundPorts } from '../lib/names.ts';
+import { ANNOTATION_DEFAULT_CONTAINER, ANNOTATION_INBOUND_PORTS, ANNOTATION_STATUS, LABEL_INJECT, LABEL_INJECTED, formatInboundPorts } from '../lib/names.ts';
 import { planInboundPorts } from './inbound-ports.ts';
 import { applyDns, applyUnprivilegedPorts } from './pod-dns.ts';
-import { ANNOTATION_DEFAULT_CONTAINER, type InjectDefaults, resolvePodSettings } from './pod-settings.ts';
+import { type InjectDefaults, resolvePodSettings } from './pod-settings.ts';
 import { CACHE_VOLUME, SIDECAR_NAME, buildSidecar } from './sidecar-container.ts';
 
 export interface InjectOptions extends InjectDefaults {

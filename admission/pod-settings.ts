@@ -3,27 +3,28 @@
  * pod's `sidemesh.io/*` annotation overrides applied. A bad override is a warning and the default
  * stays in force, except where guessing would mesh the pod wrongly (an unparseable explicit
  * `sidemesh.io/inbound-ports`): then the pod is not injected at all.
- *
- * Annotation names are listed here, not in lib/names.ts, because only the webhook reads them; the
- * ones other parts read (service, plugin, inbound-ports, status) come from lib/names.ts.
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import { parseDurationMs } from '../lib/duration.ts';
-import { ANNOTATION_INBOUND_PORTS, ANNOTATION_PLUGIN, ANNOTATION_SERVICE, DEFAULT_PLUGIN, parseInboundPorts } from '../lib/names.ts';
-
-export const ANNOTATION_NATIVE_SIDECAR = 'sidemesh.io/native-sidecar';
-export const ANNOTATION_DNS = 'sidemesh.io/dns';
-export const ANNOTATION_COPY_ENV = 'sidemesh.io/copy-env';
-export const ANNOTATION_PROXY_IMAGE = 'sidemesh.io/proxy-image';
-export const ANNOTATION_PROXY_CPU_REQUEST = 'sidemesh.io/proxy-cpu-request';
-export const ANNOTATION_PROXY_MEMORY_REQUEST = 'sidemesh.io/proxy-memory-request';
-export const ANNOTATION_PROXY_CPU_LIMIT = 'sidemesh.io/proxy-cpu-limit';
-export const ANNOTATION_PROXY_MEMORY_LIMIT = 'sidemesh.io/proxy-memory-limit';
-export const ANNOTATION_MAIN_CONTAINER = 'sidemesh.io/main-container';
-export const ANNOTATION_PLUGIN_ENV = 'sidemesh.io/plugin-env';
-export const ANNOTATION_READY_TIMEOUT = 'sidemesh.io/ready-timeout';
-/** kubectl's own convention for "the container `kubectl logs/exec` picks". */
-export const ANNOTATION_DEFAULT_CONTAINER = 'kubectl.kubernetes.io/default-container';
+import {
+  ANNOTATION_COPY_ENV,
+  ANNOTATION_DEFAULT_CONTAINER,
+  ANNOTATION_DNS,
+  ANNOTATION_INBOUND_PORTS,
+  ANNOTATION_MAIN_CONTAINER,
+  ANNOTATION_NATIVE_SIDECAR,
+  ANNOTATION_PLUGIN,
+  ANNOTATION_PLUGIN_ENV,
+  ANNOTATION_PROXY_CPU_LIMIT,
+  ANNOTATION_PROXY_CPU_REQUEST,
+  ANNOTATION_PROXY_IMAGE,
+  ANNOTATION_PROXY_MEMORY_LIMIT,
+  ANNOTATION_PROXY_MEMORY_REQUEST,
+  ANNOTATION_READY_TIMEOUT,
+  ANNOTATION_SERVICE,
+  DEFAULT_PLUGIN,
+  parseInboundPorts,
+} from '../lib/names.ts';
 
 /** Sidecar resources; `undefined` leaves that request/limit unset. */
 export interface ProxyResources {

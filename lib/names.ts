@@ -1,6 +1,7 @@
 /**
  * Names, ports, env vars and annotations that cross component boundaries
- * (../shared/ARCHITECTURE.md, "Names and ports"). Change them here only.
+ * (../shared/ARCHITECTURE.md, "Names and ports"), and the annotations users write on their pods.
+ * Change them here only.
  */
 export const PREFIX = 'sidemesh.io/';
 
@@ -12,6 +13,24 @@ export const ANNOTATION_PLUGIN = 'sidemesh.io/plugin';
 export const ANNOTATION_INBOUND_PORTS = 'sidemesh.io/inbound-ports';
 /** On a Service: pins its loopback VIP (discover/vip.ts). */
 export const ANNOTATION_VIP = 'sidemesh.io/vip';
+
+/**
+ * Per-pod overrides of the webhook's defaults (admission/pod-settings.ts; docs/admission.md,
+ * "Pod annotations"). Only the webhook reads them.
+ */
+export const ANNOTATION_NATIVE_SIDECAR = 'sidemesh.io/native-sidecar';
+export const ANNOTATION_DNS = 'sidemesh.io/dns';
+export const ANNOTATION_COPY_ENV = 'sidemesh.io/copy-env';
+export const ANNOTATION_PROXY_IMAGE = 'sidemesh.io/proxy-image';
+export const ANNOTATION_PROXY_CPU_REQUEST = 'sidemesh.io/proxy-cpu-request';
+export const ANNOTATION_PROXY_MEMORY_REQUEST = 'sidemesh.io/proxy-memory-request';
+export const ANNOTATION_PROXY_CPU_LIMIT = 'sidemesh.io/proxy-cpu-limit';
+export const ANNOTATION_PROXY_MEMORY_LIMIT = 'sidemesh.io/proxy-memory-limit';
+export const ANNOTATION_MAIN_CONTAINER = 'sidemesh.io/main-container';
+export const ANNOTATION_PLUGIN_ENV = 'sidemesh.io/plugin-env';
+export const ANNOTATION_READY_TIMEOUT = 'sidemesh.io/ready-timeout';
+/** kubectl's own convention for "the container `kubectl logs/exec` picks". */
+export const ANNOTATION_DEFAULT_CONTAINER = 'kubectl.kubernetes.io/default-container';
 
 /** Plugin id when a pod names none. */
 export const DEFAULT_PLUGIN = 'mesh';
