@@ -62,13 +62,6 @@ function parseFlags(args: readonly string[], problems: string[]): Flags {
   return out;
 }
 
-/** ip:port with port 0 allowed (parseHostPort rejects 0). */
-function listenAddress(text: string): { host: string; port: number } | undefined {
-  const zero = /:0$/.test(text);
-  const hp = parseHostPort(zero ? text.replace(/:0$/, ':1') : text);
-  return hp && { host: hp.host, port: zero ? 0 : hp.port };
-}
-
 /** `documentRequired: false` when the caller feeds the responder itself (`sidemesh dns --file`). */
 export function loadDnsConfig(args: readonly string[], env: Env, options: { documentRequired?: boolean } = {}): DnsProcessConfig {
   const problems: string[] = [];
@@ -76,7 +69,7 @@ export function loadDnsConfig(args: readonly string[], env: Env, options: { docu
   const r = new EnvReader(env);
   if (flags.document === undefined && options.documentRequired !== false) problems.push('--document <file.json> is required');
   const listenText = flags.listen ?? r.string('DNS_ADDR', `127.0.0.1:${PORT_DNS}`);
-  const listen = listenAddress(listenText);
+  const listen = parseHostPort(listenText, { allowPortZero: true });
   if (!listen) problems.push(`listen address ${JSON.stringify(listenText)} must be ip:port`);
   const upstreamList = flags.upstreams.length > 0 ? flags.upstreams : r.list('DNS_UPSTREAMS', []);
   for (const u of upstreamList) if (!parseHostPort(u)) problems.push(`upstream ${JSON.stringify(u)} must be ip:port`);

@@ -242,10 +242,15 @@ function decodeDns(v: unknown, p: string): DnsConfig {
   };
 }
 
-/** `1.2.3.4:53` or `[::1]:53` → host and port; undefined if malformed. */
-export function parseHostPort(text: string): { host: string; port: number } | undefined {
+/**
+ * `1.2.3.4:53` or `[::1]:53` → host and port; undefined if malformed. Port 0 is refused: an address
+ * to connect to (an upstream, an endpoint) must name a real port. A *listen* address may ask the OS
+ * for any free port with `{ allowPortZero: true }`; then exactly `:0` is port 0 (`:00` stays refused).
+ */
+export function parseHostPort(text: string, options: { allowPortZero?: boolean } = {}): { host: string; port: number } | undefined {
   const m = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:]+):(\d+)$/.exec(text);
   if (!m || isIP(m[1]) === 0) return undefined;
+  if (m[2] === '0' && options.allowPortZero === true) return { host: m[1], port: 0 };
   const n = Number(m[2]);
   return n >= 1 && n <= 65535 ? { host: m[1], port: n } : undefined;
 }

@@ -74,12 +74,12 @@ export function loadSidecarConfig(env: Env): SidecarConfig {
   const addr = (name: string, fallback: string): HostPort => {
     const text = r.string(name, fallback);
     // Port 0 is allowed (the OS picks one: tests, several sidecars on one machine).
-    const hp = parseHostPort(text.replace(/:0$/, ':1'));
+    const hp = parseHostPort(text, { allowPortZero: true });
     if (hp === undefined) {
       r.problem(`${name}=${JSON.stringify(text)} must be ip:port`);
       return parseHostPort(fallback)!;
     }
-    return text.endsWith(':0') ? { host: hp.host, port: 0 } : hp;
+    return hp;
   };
   const level = r.oneOf('LOG_LEVEL', LOG_LEVELS, 'info');
   const config: SidecarConfig = {

@@ -20,6 +20,15 @@ describe('sidemesh dns configuration', () => {
     expect(loadDnsConfig(['--document', 'x.json'], {})).toMatchObject({ host: '127.0.0.1', port: 53, upstreams: undefined, upstreamTimeoutMs: 1500 });
   });
 
+  it('takes port 0 in the listen address (the OS picks one), from the flag or DNS_ADDR, and refuses bad ports', () => {
+    expect(loadDnsConfig(['--document', 'x.json'], { DNS_ADDR: '127.0.0.1:0' })).toMatchObject({ host: '127.0.0.1', port: 0 });
+    expect(loadDnsConfig(['--document', 'x.json', '--listen', '[::1]:0'], {})).toMatchObject({ host: '::1', port: 0 });
+    for (const bad of ['127.0.0.1:65536', '127.0.0.1:-1', ':0', 'localhost:0']) {
+      expect(() => loadDnsConfig(['--document', 'x.json', '--listen', bad], {})).toThrow(/listen address .* must be ip:port/);
+    }
+    expect(() => loadDnsConfig(['--document', 'x.json', '--upstream', '127.0.0.1:0'], {})).toThrow(/upstream "127.0.0.1:0" must be ip:port/);
+  });
+
   it('lists every problem at once', () => {
     try {
       loadDnsConfig(['--bogus', '--listen', 'nowhere', '--upstream', 'x'], { DNS_TCP: 'maybe' });

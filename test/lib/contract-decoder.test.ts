@@ -46,6 +46,7 @@ describe('decodeDocument', () => {
     ['an endpoint address that is not an IP', { clusters: [{ ...(doc().clusters as Record<string, unknown>[])[0], endpoints: [{ address: 'orders', port: 1, ready: true, serving: true, terminating: false, meshed: false, weight: 1 }] }] }, '$.clusters[0].endpoints[0].address'],
     ['an unknown LB policy', { clusters: [{ ...(doc().clusters as Record<string, unknown>[])[0], policy: { ...policy, lb: 'fastest' } }] }, '$.clusters[0].policy.lb'],
     ['an upstream that is not ip:port', { dns: { ...(doc().dns as object), upstreams: ['dns.google:53'] } }, '$.dns.upstreams[0]'],
+    ['an upstream on port 0', { dns: { ...(doc().dns as object), upstreams: ['198.18.0.1:0'] } }, '$.dns.upstreams[0]'],
     ['a missing status', { status: undefined }, '$.status'],
   ])('rejects %s with the JSON path', (_what, over, path) => {
     const err = rejection(doc(over));
@@ -67,4 +68,20 @@ describe('parseHostPort', () => {
     expect(parseHostPort('198.18.0.1:0')).toBeUndefined();
     expect(parseHostPort('198.18.0.1')).toBeUndefined();
   });
+
+  it('takes port 0 only when asked to, for listen addresses', () => {
+    expect(parseHostPort('127.0.0.1:0')).toBeUndefined();
+    expect(parseHostPort('127.0.0.1:0', { allowPortZero: false })).toBeUndefined();
+    expect(parseHostPort('127.0.0.1:0', { allowPortZero: true })).toEqual({ host: '127.0.0.1', port: 0 });
+    expect(parseHostPort('[::1]:0', { allowPortZero: true })).toEqual({ host: '::1', port: 0 });
+    expect(parseHostPort('127.0.0.1:15000', { allowPortZero: true })).toEqual({ host: '127.0.0.1', port: 15000 });
+  });
+
+  it.each([['127.0.0.1:65536'], ['127.0.0.1:-1'], ['-1'], [':80'], ['x:80'], ['x:0'], [':0'], ['127.0.0.1:00'], ['127.0.0.1'], ['127.0.0.1:']])(
+    'refuses %j with or without port 0 allowed',
+    (text) => {
+      expect(parseHostPort(text)).toBeUndefined();
+      expect(parseHostPort(text, { allowPortZero: true })).toBeUndefined();
+    },
+  );
 });

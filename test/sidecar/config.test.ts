@@ -34,6 +34,15 @@ describe('loadSidecarConfig', () => {
     }
   });
 
+  it('takes port 0 in listen addresses (the OS picks one) and refuses ports out of range', () => {
+    const url = 'http://discover.sidemesh:6100/v1/resources/shop/orders/mesh';
+    const c = loadSidecarConfig({ DISCOVER_URL: url, SIDEMESH_ADMIN_ADDR: '127.0.0.1:0', SIDEMESH_METRICS_ADDR: '[::1]:0', SIDEMESH_DNS_ADDR: '127.0.0.1:5353' });
+    expect(c).toMatchObject({ admin: { host: '127.0.0.1', port: 0 }, metrics: { host: '::1', port: 0 }, dns: { host: '127.0.0.1', port: 5353 } });
+    for (const bad of ['127.0.0.1:65536', '127.0.0.1:-1', ':0', 'localhost:0']) {
+      expect(() => loadSidecarConfig({ DISCOVER_URL: url, SIDEMESH_ADMIN_ADDR: bad })).toThrow(/SIDEMESH_ADMIN_ADDR=.* must be ip:port/);
+    }
+  });
+
   it('needs NAMESPACE and SERVICE_ALIAS when the URL does not carry them', () => {
     expect(() => loadSidecarConfig({ DISCOVER_URL: 'http://d:6100/custom' })).toThrow(/NAMESPACE/);
     expect(loadSidecarConfig({ DISCOVER_URL: 'http://d:6100/custom', NAMESPACE: 'a', SERVICE_ALIAS: 'b' }).service).toBe('b');
