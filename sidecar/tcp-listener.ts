@@ -68,6 +68,10 @@ export class TcpListener {
     const toUpstream = new RelayDirection((n) => (traffic.tcpReceived += n));
     const adopted = adoptAccepted(accepted, toUpstream.onread);
     const client = adopted ?? accepted;
+    let relaying = false;
+    client.once('close', () => {
+      if (!relaying) toUpstream.releaseAfterClose([client]);
+    });
     this.#sockets.add(client);
     traffic.tcpOpened++;
     client.once('close', () => {
@@ -92,6 +96,7 @@ export class TcpListener {
       const timer = setTimeout(() => upstream.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), up.policy.connectTimeoutMs);
       const onConnectError = () => {
         clearTimeout(timer);
+        toClient.releaseAfterClose([upstream]);
         b.onEnd(ep);
         b.onFailure(ep, 'connect');
         if (n < tries && !client.destroyed) {
@@ -110,9 +115,13 @@ export class TcpListener {
         upstream.off('error', onConnectError);
         client.off('close', onClientGone);
         b.onSuccess(ep);
+        relaying = true;
         toClient.connect(upstream, client);
-        if (adopted) toUpstream.connect(client, upstream);
-        else pipeCounting(client, upstream, traffic);
+        toClient.releaseAfterClose([upstream, client]);
+        if (adopted) {
+          toUpstream.connect(client, upstream);
+          toUpstream.releaseAfterClose([client, upstream]);
+        } else pipeCounting(client, upstream, traffic);
         this.#splice(client, upstream, ep, up);
       });
     };

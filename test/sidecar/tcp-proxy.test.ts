@@ -75,6 +75,25 @@ describe('TCP listeners', () => {
     expect(text).toMatch(/sidemesh_tcp_sent_bytes_total\{direction="outbound",source_service="web.shop",destination_service="db.shop"\} 20971520/);
   });
 
+  it('keeps connections apart while read buffers are recycled between them (waves of 40 echoes)', async () => {
+    const echo = createServer({ allowHalfOpen: true }, (sock) => sock.pipe(sock));
+    servers.push(echo);
+    const port = await listen(echo);
+    await run(document({ listeners: [tcpListener(9004, 'echo')], clusters: [cluster('echo', [ep(port)], { protocol: 'tcp' })] }));
+    for (let wave = 0; wave < 5; wave++) {
+      await Promise.all(
+        Array.from({ length: 40 }, async (_, i) => {
+          // Sizes around the 16 KiB buffer, so some connections grow to 64 KiB and some do not.
+          const payload = randomBytes(1000 + ((wave * 40 + i) * 997) % 60_000);
+          const c = connect({ host: VIP, port: 9004, allowHalfOpen: true });
+          const got = collect(c);
+          c.end(payload);
+          expect(sha(await got)).toBe(sha(payload));
+        }),
+      );
+    }
+  });
+
   it('retries a refused connect on another endpoint before any byte is forwarded', async () => {
     const good = createServer((sock) => sock.end('hello'));
     servers.push(good);
