@@ -146,24 +146,28 @@ let built: string | undefined;
 
 /**
  * The command line the images run, so the bench measures what ships: the sources stripped to JS
- * (scripts/build-js.ts, built once per bench run) and the node flags of Dockerfile.sidecar's
- * ENTRYPOINT, read from the Dockerfile itself so the two cannot drift apart.
+ * (scripts/build-js.ts, built once per bench run) and the node flags of the image's ENTRYPOINT
+ * (`image`: which Dockerfile), read from the Dockerfile itself so the two cannot drift apart.
  */
-export function sidemeshCommand(): string[] {
+export function sidemeshCommand(image: 'sidecar' | 'discover' = 'sidecar'): string[] {
   if (built === undefined) {
     const out = mkdtempSync(join(tmpdir(), 'sidemesh-bench-build-'));
     buildJs(root, out, ['bin', 'cli', 'lib', 'sidecar', 'dns', 'discover', 'admission']);
     symlinkSync(join(root, 'node_modules'), join(out, 'node_modules'));
     built = join(out, 'bin', 'sidemesh.js');
   }
-  return [...imageNodeFlags(), built];
+  return [...imageNodeFlags(image), built];
 }
 
-/** The flags between the node binary and the script in Dockerfile.sidecar's ENTRYPOINT. */
-export function imageNodeFlags(): string[] {
-  const text = readFileSync(join(root, 'Dockerfile.sidecar'), 'utf8');
+/**
+ * The flags between the node binary and the script in the image's ENTRYPOINT: Dockerfile.sidecar
+ * (sidecar, dns) or Dockerfile.discover (discover, admission).
+ */
+export function imageNodeFlags(image: 'sidecar' | 'discover' = 'sidecar'): string[] {
+  const file = image === 'sidecar' ? 'Dockerfile.sidecar' : 'Dockerfile.discover';
+  const text = readFileSync(join(root, file), 'utf8');
   const line = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(text);
-  if (!line) throw new Error('Dockerfile.sidecar has no JSON ENTRYPOINT');
+  if (!line) throw new Error(`${file} has no JSON ENTRYPOINT`);
   const argv = JSON.parse(line[1]) as string[];
   return argv.slice(1, argv.findIndex((a) => a.endsWith('sidemesh.js')));
 }

@@ -103,7 +103,7 @@ export const admission: Scenario = {
       child = start(
         'admission',
         process.execPath,
-        [...sidemeshCommand(), 'admission', '--self-signed', '--host', '127.0.0.1', '--port', String(port), '--metrics-port', '0', '--ca-bundle-sync', 'false', '--log-level', 'warn'],
+        [...sidemeshCommand('discover'), 'admission', '--self-signed', '--host', '127.0.0.1', '--port', String(port), '--metrics-port', '0', '--ca-bundle-sync', 'false', '--log-level', 'warn'],
         { cpus: SUBJECT_CPU, env: { LOG_LEVEL: 'warn' } },
       );
       await waitForPort('127.0.0.1', port, 20_000, child);
