@@ -26,12 +26,15 @@ export function latestScenarios(resultsDir: string, order: string[]): Located[] 
     } catch {
       continue;
     }
-    for (const scenario of run.scenarios ?? []) {
+    // A file holding `null` or a non-object parses but is no run.
+    for (const scenario of (run as RunFile | null)?.scenarios ?? []) {
       const prev = best.get(scenario.id);
       if (!prev || prev.scenario.startedAt <= scenario.startedAt) best.set(scenario.id, { scenario, run, file });
     }
   }
-  return [...best.values()].sort((a, b) => order.indexOf(a.scenario.id) - order.indexOf(b.scenario.id));
+  // Ids not in `order` (a retired scenario in an old file) go last, not first.
+  const rank = (id: string): number => (order.includes(id) ? order.indexOf(id) : order.length);
+  return [...best.values()].sort((a, b) => rank(a.scenario.id) - rank(b.scenario.id));
 }
 
 function fmt(v: number | undefined, digits: number): string {
