@@ -4,20 +4,21 @@
  * 64 KiB buffer per read that only a full GC gives back: on the TCP bulk bench that cost 1.2 CPU s
  * per GiB and a 135 MiB peak RSS, against 0.6 s and 60 MiB with recycled buffers (haproxy: 0.57 s).
  *
- * - A direction's buffer starts at 16 KiB (haproxy's default) and grows to 64 KiB after a read that
- *   fills it (a bulk transfer); a read under 16 KiB drops back, so a quiet connection holds 2 × 16 KiB.
+ * - A direction's buffer starts at 4 KiB and grows to 64 KiB after a read that fills it (a bulk
+ *   transfer); a read under 4 KiB drops back, so a quiet connection holds 2 × 4 KiB (a thousand idle
+ *   database connections through a sidecar: 8 MiB, inside its 64 MiB memory target).
  * - A buffer is read into again only after the write carrying it has flushed: when a write does not
  *   complete at once, reading pauses until its callback. That is also the backpressure.
  * - The source's EOF ends the target (half-close passes through); errors are the caller's.
- * - 16 KiB buffers go back to a shared pool when their connection has closed (`releaseAfterClose`):
+ * - 4 KiB buffers go back to a shared pool when their connection has closed (`releaseAfterClose`):
  *   at thousands of connections per second, one fresh ArrayBuffer per direction per connection kept
  *   V8's major GC busy (external memory drives it).
  */
 import { Socket, type SocketConstructorOpts } from 'node:net';
 
-const SMALL = 16 * 1024;
+const SMALL = 4 * 1024;
 const LARGE = 64 * 1024;
-/** At most 4 MiB of idle buffers kept for the next connections. */
+/** At most 1 MiB of idle buffers kept for the next connections. */
 const SPARE_MAX = 256;
 const spare: Buffer[] = [];
 

@@ -83,8 +83,9 @@ describe('TCP listeners', () => {
     for (let wave = 0; wave < 5; wave++) {
       await Promise.all(
         Array.from({ length: 40 }, async (_, i) => {
-          // Sizes around the 16 KiB buffer, so some connections grow to 64 KiB and some do not.
-          const payload = randomBytes(1000 + ((wave * 40 + i) * 997) % 60_000);
+          // Half under the 4 KiB starting buffer (it goes back to the pool as is), half above (it grows to 64 KiB).
+          const k = wave * 40 + i;
+          const payload = randomBytes(i % 2 === 0 ? 100 + ((k * 97) % 3900) : 5000 + ((k * 997) % 60_000));
           const c = connect({ host: VIP, port: 9004, allowHalfOpen: true });
           const got = collect(c);
           c.end(payload);
