@@ -67,12 +67,15 @@ const reading = `## How to read the tables
 - **CPU s / 1000 req** — CPU time (user + system) the proxy process(es) used during the run, per
   1000 requests served; numerically the same as *vCPU per 1000 req/s*. In scenario 1 the proxy is
   saturated, so fixed costs are amortised; at 1000 req/s (scenario 2) it is what a typical pod pays.
-- **peak RSS** — \`VmHWM\` of the largest process of the subject: the memory limit it needs.
+- **peak RSS** — \`VmHWM\` of the largest process of the subject. For the node processes it includes
+  ~49 MiB of the node binary's own pages, page cache that every sidecar on a node shares; the
+  anonymous part ("anon RSS" columns) is what a container memory limit has to hold (docs/admission.md).
 - **not available: …** — the subject could not be measured in that run and why (a missing Debian
   package, a part of sidemesh not built yet, a start-up failure). The run still completes.
 - **met / missed** — the target compared with the median figure. A miss on a busy machine is a
   reason to rerun (\`--priority\` helps when other work shares the machine) before it is a reason to
-  optimise; a miss that repeats on a quiet machine is a bug.
+  optimise; a miss that repeats on a quiet machine is a bug. What was found behind each miss so far,
+  and what was tried and measured, is in docs/sidecar.md ("Performance notes", "Memory").
 - The chart (\`benchmarks.svg\`) shows the headroom against each target on a log scale: measured /
   target for "at least" targets, target / measured for "at most" targets; right of the line is met.`;
 
