@@ -51,9 +51,9 @@ export class H1Attempt implements UpstreamUser {
   }
 
   onUpstreamBatch(start: boolean): void {
-    const s = this.ex.client.socket;
-    if (start) s.cork();
-    else s.uncork();
+    const out = this.ex.client.out;
+    if (start) out.begin();
+    else out.end();
   }
 
   abort(): void {

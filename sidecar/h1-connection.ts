@@ -12,6 +12,7 @@
  */
 import type { Socket } from 'node:net';
 import { H1Exchange } from './h1-exchange.ts';
+import { ResponseWriter } from './h1-response-writer.ts';
 import { headersObject, scanRequest } from './h1-heads.ts';
 import { createParser, isParseError, METHODS, releaseParser, type NativeParser, type ParserHandler, type ParseError } from './h1-parser.ts';
 import type { HttpListenerState } from './http-listener.ts';
@@ -28,6 +29,8 @@ export interface ConnHost {
 
 export class ClientConn implements ParserHandler {
   readonly socket: Socket;
+  /** Every byte to the client goes through here (held heads, batched writes). */
+  readonly out: ResponseWriter;
   readonly remoteAddress: string | undefined;
   readonly #host: ConnHost;
   readonly #parser: NativeParser;
@@ -49,6 +52,7 @@ export class ClientConn implements ParserHandler {
 
   constructor(socket: Socket, host: ConnHost) {
     this.socket = socket;
+    this.out = new ResponseWriter(socket);
     this.remoteAddress = socket.remoteAddress;
     this.#host = host;
     this.#parser = createParser('request', this);
@@ -165,7 +169,7 @@ export class ClientConn implements ParserHandler {
 
   write(data: string | Buffer): boolean {
     if (this.#gone) return true;
-    return typeof data === 'string' ? this.socket.write(data, 'latin1') : this.socket.write(data);
+    return this.out.write(data);
   }
 
   countFault(cause: ProxyCause): void {

@@ -18,9 +18,6 @@ import { causeOf, type AttemptFailure, type ProxyCause } from './proxy-error.ts'
 import { failureRetryable, statusRetryable } from './retry-rules.ts';
 import type { UpstreamCluster } from './upstream-cluster.ts';
 
-const CRLF = '\r\n';
-const LAST_CHUNK = '0\r\n\r\n';
-
 export class H1Exchange {
   readonly client: ClientConn;
   readonly up: UpstreamCluster | undefined;
@@ -114,10 +111,15 @@ export class H1Exchange {
     this.releasePending();
     const conn = a.conn!;
     const s = conn.socket;
+    if (this.body === undefined) {
+      // One write, no cork: corking a single write only adds node's buffered-write bookkeeping.
+      s.write(this.head, 'latin1');
+      conn.requestSent = true;
+      return;
+    }
     s.cork();
     s.write(this.head, 'latin1');
-    if (this.body !== undefined) this.body.attach(a);
-    else conn.requestSent = true;
+    this.body.attach(a);
     s.uncork();
   }
 
@@ -144,19 +146,14 @@ export class H1Exchange {
     this.out = framing === 'chunked' || framing === 'close' ? (this.http10 ? 'close' : 'chunked') : framing;
     this.closeAfter = this.out === 'close' || !this.client.keepAliveAfter(this);
     this.headSent = true;
-    this.client.write(downstreamResponseHead(status, statusText, raw, length, this.out, this.closeAfter));
+    this.client.out.head(downstreamResponseHead(status, statusText, raw, length, this.out, this.closeAfter));
     return skip;
   }
 
   onData(a: H1Attempt, chunk: Buffer): void {
     if (a.discard || this.finished || a.done) return;
     this.responseBytes += chunk.length;
-    let ok: boolean;
-    if (this.out === 'chunked') {
-      this.client.write(chunk.length.toString(16) + CRLF);
-      this.client.write(chunk);
-      ok = this.client.write(CRLF);
-    } else ok = this.client.write(chunk);
+    const ok = this.client.out.body(chunk, this.out === 'chunked');
     if (!ok && a.conn !== undefined) this.client.throttle(a.conn.socket);
   }
 
@@ -171,7 +168,7 @@ export class H1Exchange {
     else b.onSuccess(a.ep);
     if (this.finished) return;
     this.finished = true;
-    if (this.out === 'chunked') this.client.write(LAST_CHUNK);
+    this.client.out.finish(this.out === 'chunked');
     this.client.finishResponse(this, this.closeAfter);
     this.record(this.status);
   }

@@ -1,0 +1,105 @@
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ResponseWriter } from '../../sidecar/h1-response-writer.ts';
+
+/** A connected loopback pair: what the writer writes on `near` arrives on `far`. `writes` counts socket.write calls. */
+async function pair(servers: Server[]): Promise<{ near: Socket; far: Socket; writes: () => number; received: () => Promise<string> }> {
+  let far!: Socket;
+  const server = createServer((s) => (far = s));
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const near = connect((server.address() as { port: number }).port, '127.0.0.1');
+  await new Promise((r) => near.once('connect', r));
+  while (far === undefined) await new Promise((r) => setTimeout(r, 1));
+  let n = 0;
+  const write = near.write.bind(near) as (...args: unknown[]) => boolean;
+  near.write = ((...args: unknown[]) => {
+    n++;
+    return write(...args);
+  }) as Socket['write'];
+  const received = (): Promise<string> =>
+    new Promise((resolve) => {
+      const parts: Buffer[] = [];
+      far.on('data', (c: Buffer) => parts.push(c));
+      far.on('end', () => resolve(Buffer.concat(parts).toString('latin1')));
+      near.end();
+    });
+  return { near, far, writes: () => n, received };
+}
+
+const HEAD = 'HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n';
+const CHUNKED_HEAD = 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n';
+
+describe('ResponseWriter', () => {
+  const servers: Server[] = [];
+  afterEach(() => {
+    for (const s of servers.splice(0)) s.close();
+  });
+
+  it('sends a small response read in one upstream read as one write', async () => {
+    const { near, writes, received } = await pair(servers);
+    const out = new ResponseWriter(near);
+    out.begin();
+    out.head(HEAD);
+    expect(writes()).toBe(0);
+    expect(out.body(Buffer.from('hello'), false)).toBe(true);
+    out.finish(false);
+    out.end();
+    expect(writes()).toBe(1);
+    expect(await received()).toBe(HEAD + 'hello');
+  });
+
+  it('frames a chunked body around the merged head, and ends it with the last chunk', async () => {
+    const { near, writes, received } = await pair(servers);
+    const out = new ResponseWriter(near);
+    out.begin();
+    out.head(CHUNKED_HEAD);
+    out.body(Buffer.from('hello'), true);
+    out.body(Buffer.from('0123456789abcdef!'), true);
+    out.finish(true);
+    out.end();
+    expect(writes()).toBe(5);
+    expect(await received()).toBe(CHUNKED_HEAD + '5\r\nhello\r\n' + '11\r\n0123456789abcdef!\r\n' + '0\r\n\r\n');
+  });
+
+  it('never holds a head past the end of the upstream read that brought it', async () => {
+    const { near, writes, received } = await pair(servers);
+    const out = new ResponseWriter(near);
+    out.begin();
+    out.head(HEAD);
+    out.end();
+    expect(writes()).toBe(1);
+    out.begin();
+    out.body(Buffer.from('hello'), false);
+    out.finish(false);
+    out.end();
+    expect(await received()).toBe(HEAD + 'hello');
+  });
+
+  it('keeps order when the body is too big to merge, and when other output comes first', async () => {
+    const { near, received } = await pair(servers);
+    const out = new ResponseWriter(near);
+    const big = Buffer.alloc(40_000, 0x62);
+    out.begin();
+    out.head('HTTP/1.1 200 OK\r\ncontent-length: 40000\r\n\r\n');
+    out.body(big, false);
+    out.finish(false);
+    out.end();
+    out.begin();
+    out.head(HEAD);
+    out.write('interim\r\n');
+    out.body(Buffer.from('hello'), false);
+    out.end();
+    out.write('outside a read\r\n');
+    expect(await received()).toBe('HTTP/1.1 200 OK\r\ncontent-length: 40000\r\n\r\n' + big.toString('latin1') + HEAD + 'interim\r\nhello' + 'outside a read\r\n');
+  });
+
+  it('writes a head at once outside an upstream read (synthetic responses)', async () => {
+    const { near, writes, received } = await pair(servers);
+    const out = new ResponseWriter(near);
+    out.head(HEAD);
+    expect(writes()).toBe(1);
+    out.body(Buffer.from('hello'), false);
+    expect(await received()).toBe(HEAD + 'hello');
+  });
+});
