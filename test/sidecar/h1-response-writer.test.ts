@@ -49,6 +49,18 @@ describe('ResponseWriter', () => {
     expect(await received()).toBe(HEAD + 'hello');
   });
 
+  it('passes every byte value through the merged write unchanged', async () => {
+    const { near, received } = await pair(servers);
+    const out = new ResponseWriter(near);
+    const body = Buffer.from(Array.from({ length: 512 }, (_, i) => i % 256));
+    out.begin();
+    out.head('HTTP/1.1 200 OK\r\ncontent-length: 512\r\n\r\n');
+    out.body(body, false);
+    out.end();
+    const got = Buffer.from(await received(), 'latin1');
+    expect(got.subarray(got.length - 512).equals(body)).toBe(true);
+  });
+
   it('frames a chunked body around the merged head, and ends it with the last chunk', async () => {
     const { near, writes, received } = await pair(servers);
     const out = new ResponseWriter(near);
