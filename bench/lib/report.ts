@@ -48,6 +48,11 @@ function fmtValue(c: Check): string {
   return `${fmt(c.value, digits)} ${c.unit}`.trim();
 }
 
+/** Text for a Markdown table cell: a `|` inside would end the cell. */
+function cell(text: string): string {
+  return text.replace(/\|/g, '\\|');
+}
+
 function verdict(c: Check): string {
   const p = passed(c);
   return p === null ? '—' : p ? '**met**' : '**missed**';
@@ -59,8 +64,8 @@ function table(s: ScenarioResult): string {
   const sep = `|---|${cols.map(() => '---:').join('|')}|`;
   const lines = s.rows.map((r) =>
     r.available
-      ? `| ${r.subject} | ${cols.map((c) => fmt(r.figures[c.id], c.digits)).join(' | ')} |`
-      : `| ${r.subject} | not available: ${r.reason ?? 'unknown'} ${cols.length > 1 ? '| '.repeat(cols.length - 1) : ''}|`,
+      ? `| ${cell(r.subject)} | ${cols.map((c) => fmt(r.figures[c.id], c.digits)).join(' | ')} |`
+      : `| ${cell(r.subject)} | not available: ${cell(r.reason ?? 'unknown')} ${cols.length > 1 ? '| '.repeat(cols.length - 1) : ''}|`,
   );
   return [head, sep, ...lines].join('\n');
 }
@@ -69,7 +74,7 @@ function table(s: ScenarioResult): string {
 export function targetsTable(found: Located[], withWhy: boolean): string {
   const checks = found.flatMap((f) => f.scenario.checks);
   const rows = checks.map(
-    (c) => `| ${c.label} ${c.op === '>=' ? '≥' : '≤'} ${c.target} ${c.unit} | ${fmtValue(c)} | ${verdict(c)} |${withWhy ? ` ${c.why} |` : ''}`,
+    (c) => `| ${cell(c.label)} ${c.op === '>=' ? '≥' : '≤'} ${c.target.toLocaleString('en-US')} ${c.unit} | ${fmtValue(c)} | ${verdict(c)} |${withWhy ? ` ${cell(c.why)} |` : ''}`,
   );
   return [withWhy ? '| target | measured | | why this target |' : '| target | measured | |', withWhy ? '|---|---:|---|---|' : '|---|---:|---|', ...rows].join('\n');
 }
@@ -81,8 +86,10 @@ export function renderReadmeBlock(readme: string, found: Located[]): string {
   const i = readme.indexOf(start);
   const j = readme.indexOf(end);
   if (i === -1 || j < i) return readme;
-  const m = found[0]?.run.machine;
-  const newest = found.map((f) => f.scenario.startedAt).sort().pop() ?? '';
+  // The machine of the newest run: scenarios may come from runs on different hosts.
+  const latest = [...found].sort((a, b) => (a.scenario.startedAt < b.scenario.startedAt ? -1 : 1)).pop();
+  const m = latest?.run.machine;
+  const newest = latest?.scenario.startedAt ?? '';
   const block = [
     `Newest runs up to ${newest.slice(0, 16).replace('T', ' ')} UTC${m ? ` on ${m.cores} × ${m.cpuModel}, Node ${m.node}` : ''}, a shared and noisy machine: read the ratios, and the caveats in docs/benchmarks.md.`,
     '',

@@ -86,7 +86,7 @@ describe('targetsTable', () => {
       '| HTTP req/s, sidecar / nginx ≥ 0.5 × | 1.18 × | **met** |',
       '| added p50, sidemesh / nginx (2 hops) ≤ 1.5 × | 3.05 × | **missed** |',
       '| sidecar peak RSS ≤ 64 MiB | not measured | — |',
-      '| DNS peak qps ≥ 30000 qps | 65,839 qps | **met** |',
+      '| DNS peak qps ≥ 30,000 qps | 65,839 qps | **met** |',
       '| DNS p99 < 1 ms at 10,000 qps ≤ 1 ms | 0.450 ms | **met** |',
     ]);
   });
@@ -114,6 +114,18 @@ describe('renderReadmeBlock', () => {
     const block = out.slice(before.length, out.length - after.length);
     expect(block).toContain('Newest runs up to 2026-11-22 12:23 UTC on 2 × Intel(R) Xeon(R) Processor @ 2.50GHz, Node v24.21.0,');
     expect(block).toContain(`\n${targetsTable(found, false)}\n`);
+  });
+
+  it('names the machine of the newest run, and escapes | in table cells', () => {
+    const older = runFile('2026-11-22T09:00:00.000Z', [], { machine: { ...machine, host: 'old', cores: 8, node: 'v24.0.0' } });
+    const newer = runFile('2026-11-22T13:00:00.000Z', []);
+    const mixed: Located[] = [
+      { file: 'a.json', run: older, scenario: scenario('http', '2026-11-22T09:00:01.000Z', { checks: [target({ id: 'a', label: 'p50 | p99', why: 'a | b' })] }) },
+      { file: 'b.json', run: newer, scenario: scenario('dns', '2026-11-22T13:00:01.000Z') },
+    ];
+    const out = renderReadmeBlock(readme, mixed);
+    expect(out).toContain('Newest runs up to 2026-11-22 13:00 UTC on 2 × Intel(R) Xeon(R) Processor @ 2.50GHz, Node v24.21.0,');
+    expect(targetsTable(mixed, true)).toContain('| p50 \\| p99 ≥ 1 × | 1.00 × | **met** | a \\| b |');
   });
 
   it('gives the same README when run twice', () => {
