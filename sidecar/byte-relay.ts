@@ -14,7 +14,7 @@
  *   at thousands of connections per second, one fresh ArrayBuffer per direction per connection kept
  *   V8's major GC busy (external memory drives it).
  */
-import { Socket, type SocketConstructorOpts } from 'node:net';
+import { Socket, type OnReadOpts, type SocketConstructorOpts } from 'node:net';
 
 const SMALL = 4 * 1024;
 const LARGE = 64 * 1024;
@@ -22,14 +22,9 @@ const LARGE = 64 * 1024;
 const SPARE_MAX = 256;
 const spare: Buffer[] = [];
 
-interface OnRead {
-  buffer: () => Buffer;
-  callback: (bytes: number, buffer: Buffer) => boolean;
-}
-
 /** One direction: give `onread` to the source socket, then `connect` it to its target. */
 export class RelayDirection {
-  readonly onread: OnRead;
+  readonly onread: OnReadOpts;
   readonly #count: (bytes: number) => void;
   #buffer = spare.pop() ?? Buffer.allocUnsafeSlow(SMALL);
   #source: Socket | undefined;
@@ -57,7 +52,7 @@ export class RelayDirection {
     source.once('end', () => target.end());
   }
 
-  #forward(n: number, buf: Buffer): boolean {
+  #forward(n: number, buf: Uint8Array): boolean {
     const target = this.#target!;
     this.#count(n);
     target.write(n === buf.length ? buf : buf.subarray(0, n), this.#onFlushed);
@@ -101,7 +96,7 @@ type HandleOwner = Socket & { _handle: { readStart?: unknown } | null };
  * listeners yet; the new socket starts paused. Undefined when this node's socket does not carry its
  * handle where expected; the caller then forwards with `pipe`.
  */
-export function adoptAccepted(accepted: Socket, onread: OnRead): Socket | undefined {
+export function adoptAccepted(accepted: Socket, onread: OnReadOpts): Socket | undefined {
   const old = accepted as HandleOwner;
   const handle = old._handle;
   if (handle == null || typeof handle.readStart !== 'function') return undefined;
