@@ -33,7 +33,10 @@ export function latestScenarios(resultsDir: string, order: string[]): Located[] 
     }
   }
   // Ids not in `order` (a retired scenario in an old file) go last, not first.
-  const rank = (id: string): number => (order.includes(id) ? order.indexOf(id) : order.length);
+  const rank = (id: string): number => {
+    const i = order.indexOf(id);
+    return i === -1 ? order.length : i;
+  };
   return [...best.values()].sort((a, b) => rank(a.scenario.id) - rank(b.scenario.id));
 }
 
