@@ -8,7 +8,7 @@
  */
 import type { Socket } from 'node:net';
 
-/** Head + first body chunk up to this size go out as one buffer; larger bodies keep their own write. */
+/** Head + first body chunk up to this size go out as one string; larger bodies keep their own write. */
 const MERGE_MAX = 16 * 1024;
 const CRLF = '\r\n';
 const LAST_CHUNK = '0\r\n\r\n';
