@@ -2,8 +2,10 @@
  * Small hand-written fakes for the sidecar's tests: document builders, a fake discover (ETag +
  * long-poll, as discover serves), real upstream servers, and a sidecar started in-process.
  */
+import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -207,4 +209,18 @@ export async function admin(sidecar: Sidecar, path: string) {
 
 export async function metricsText(sidecar: Sidecar): Promise<string> {
   return (await get(`http://127.0.0.1:${sidecar.metricsAddress!.port}/metrics`)).text;
+}
+
+export function sha(b: Buffer): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+/** Collects a socket's bytes until it ends. */
+export function collect(sock: Socket): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    sock.on('data', (c: Buffer) => parts.push(c));
+    sock.on('end', () => resolve(Buffer.concat(parts)));
+    sock.on('error', reject);
+  });
 }

@@ -1,29 +1,15 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Listener } from '../../lib/contract.ts';
 import type { Sidecar } from '../../sidecar/sidecar.ts';
-import { cluster, document, ep, FakeDiscover, metricsText, sidecarEnv, startSidecar, waitFor } from './helpers.ts';
+import { cluster, collect, document, ep, FakeDiscover, metricsText, sha, sidecarEnv, startSidecar, waitFor } from './helpers.ts';
 
 // VIPs of this file: 127.131.0.x.
 const VIP = '127.131.0.1';
 
 function tcpListener(port: number, clusterName: string, over: Partial<Listener> = {}): Listener {
   return { name: `outbound|${clusterName}|${port}`, direction: 'outbound', address: VIP, port, protocol: 'tcp', cluster: clusterName, service: `${clusterName}.shop`, ...over };
-}
-
-function sha(b: Buffer): string {
-  return createHash('sha256').update(b).digest('hex');
-}
-
-/** Collects a socket's bytes until it ends. */
-function collect(sock: Socket): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    sock.on('data', (c: Buffer) => parts.push(c));
-    sock.on('end', () => resolve(Buffer.concat(parts)));
-    sock.on('error', reject);
-  });
 }
 
 async function listen(server: Server): Promise<number> {
