@@ -54,7 +54,14 @@ previous answer, so a stall delays the requests that would have seen it and the 
 than it is (perf-anchors §2, wrk2). Peak throughput is measured closed loop (that is what closed
 loop is good for); every latency target is measured **open loop** at a fixed rate, with latency
 counted from when each request was due, in an HdrHistogram. The generator also records how late it
-sent; a late generator is flagged under the table.`;
+sent; a late generator is flagged under the table.
+
+**Steady state.** V8 compiles a sidecar's hot path with TurboFan only after tens of thousands of
+requests; at 1000 req/s that takes ~15 s, and each compile burst (up to ~0.3 s of CPU on a
+background thread) shares CPU 0 with every hop, delaying requests by up to ~40 ms while it runs.
+So before its repeats every subject of scenario 2 gets 5 s of closed-loop load, and the figures are
+steady state. What a freshly started sidecar pair does is one extra row, "cold start", measured before
+that warm-up and not judged against a target.`;
 
 const reading = `## How to read the tables
 
