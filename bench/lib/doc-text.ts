@@ -29,7 +29,7 @@ const method = `## Method
 | # | scenario | subjects | load | what is reported |
 |---|---|---|---|---|
 | 1 | HTTP throughput, one hop | direct, nginx (1 worker, upstream keepalive), haproxy (\`nbthread 1\`, http mode), sidecar outbound listener | autocannon, 50 keep-alive connections, closed loop, separate process | req/s, ratio to nginx, p50/p99, proxy CPU per 1000 requests, peak RSS |
-| 2 | added latency, two hops | direct; nginx → nginx; haproxy → haproxy; client sidecar → server sidecar inbound → app | \`bench/lib/open-loop.ts\`: 1000 req/s, 10 connections, open loop | p50/p90/p99 from the *intended* send time, latency **added** over direct (medians over repeats), ratio to what nginx adds |
+| 2 | added latency, two hops | direct; nginx → nginx; haproxy → haproxy; two plain Node.js byte relays (the floor of a Node.js proxy, for reference); client sidecar → server sidecar inbound → app | \`bench/lib/open-loop.ts\`: 1000 req/s, 10 connections, open loop | p50/p90/p99 from the *intended* send time, latency **added** over direct (medians over repeats), ratio to what nginx adds |
 | 3 | cost | the sidecar(s) of scenarios 1 and 2 | — | CPU s per 1000 requests (= vCPU per 1000 req/s) from \`/proc/<pid>/stat\`, peak RSS (\`VmHWM\`) |
 | 4 | TCP | direct, haproxy (tcp), nginx (stream), sidecar outbound TCP listener | \`bench/lib/tcp-tools.ts\`: bulk 1 GiB to a sink; connect + 1-byte echo + close in 16 loops | MiB/s, connections/s, ratios to haproxy, CPU per GiB and per 1000 connections |
 | 5 | discover at scale | one discover process, 1,000 Services, 10,000 endpoints, 2,000 workloads | 5,000 parked long-polls from another process (undici) | change → every affected poller has the new document: p50/p99/max; CPU per change; RSS |

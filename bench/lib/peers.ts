@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { start, waitForPort, type Child } from './proc.ts';
+import { imageNodeFlags } from './sidemesh.ts';
 
 const PACKAGES: Record<string, string> = {
   nginx: 'nginx-light',
@@ -119,6 +120,16 @@ http {
 }
 `;
   return runNginx('nginx-app', conf, dir, port, cpus);
+}
+
+/**
+ * bench/lib/node-relay.ts, run with the sidecar image's node flags: the least a Node.js proxy costs
+ * per request here (a reference, not a competitor).
+ */
+export async function nodeRelay(listenPort: number, upstreamPort: number, cpus?: string): Promise<Child> {
+  const c = start('node-relay', process.execPath, [...imageNodeFlags(), join(import.meta.dirname, 'node-relay.ts'), String(listenPort), String(upstreamPort)], { cpus });
+  await waitForPort('127.0.0.1', listenPort, 10_000, c);
+  return c;
 }
 
 /** nginx as an HTTP/1.1 reverse proxy with upstream keep-alive. */

@@ -6,6 +6,9 @@
 import { check, unavailable, type Row } from '../lib/results.ts';
 import type { ScenarioOutput } from './context.ts';
 
+/** The floor row: bench/lib/node-relay.ts, the client-side hop of scenario 2's relay pair. */
+const RELAY_ROW = 'node byte relay, 1000 req/s (scenario 2)';
+
 export function costFrom(http: ScenarioOutput | undefined, latency: ScenarioOutput | undefined): ScenarioOutput {
   const rows: Row[] = [];
   const h = http?.extra ?? {};
@@ -17,6 +20,8 @@ export function costFrom(http: ScenarioOutput | undefined, latency: ScenarioOutp
     rows.push({ subject: 'server sidecar, 1000 req/s (scenario 2)', available: true, figures: { cpuPer1k: l.serverCpuPer1k, rssMiB: l.serverRssMiB } });
   } else rows.push(unavailable('sidecars, 1000 req/s (scenario 2)', 'the sidecars were not measured in scenario 2'));
   const avail = rows.filter((r) => r.available);
+  // Reference only (not judged): a Node.js process that just copies bytes, client-side hop.
+  if (l.relayCpuPer1k !== undefined) rows.push({ subject: `${RELAY_ROW} (reference)`, available: true, figures: { cpuPer1k: l.relayCpuPer1k, rssMiB: l.relayRssMiB } });
   const worstCpu = avail.length > 0 ? Math.max(...avail.map((r) => r.figures.cpuPer1k)) : undefined;
   const fixedRate = avail.filter((r) => r.subject.includes('1000 req/s'));
   const cpuAtRate = fixedRate.length > 0 ? Math.max(...fixedRate.map((r) => r.figures.cpuPer1k)) : undefined;

@@ -5,7 +5,7 @@
  * and reported as the p50/p90/p99 ADDED over the direct path measured in the same repeat.
  */
 import { autocannon, LOADGEN_CPU, openLoop, SUBJECT_CPU } from '../lib/loadgen.ts';
-import { haproxy, nginxApp, nginxHttpProxy } from '../lib/peers.ts';
+import { haproxy, nginxApp, nginxHttpProxy, nodeRelay } from '../lib/peers.ts';
 import { freePort, type Child } from '../lib/proc.ts';
 import { check, median, unavailable, type Row } from '../lib/results.ts';
 import { buildDocument, FakeDiscover, sidecarMissing, startSidecar, waitForListeners } from '../lib/sidemesh.ts';
@@ -20,6 +20,8 @@ interface Subject extends Measured {
 const RATE = 1000;
 /** The row for the sidecars' first seconds after start, before the steady-state warm-up. */
 const COLD = 'sidemesh × 2, cold start';
+/** Two plain Node.js byte relays: the floor of any Node.js proxy, for reference. */
+const RELAY = 'node byte relay × 2';
 const CONNECTIONS = 10;
 
 export const httpLatency: Scenario = {
@@ -56,6 +58,14 @@ export const httpLatency: Scenario = {
         const hops = [{ name: 'haproxy client-side', pids: [a.pid], children: [a] }, { name: 'haproxy server-side', pids: [b.pid], children: [b] }];
         subjects.push({ name: 'haproxy × 2', url: `http://127.0.0.1:${p1}/`, pids: [a.pid, b.pid], children: [a, b], hops });
       } else rows.push(unavailable('haproxy × 2', 'haproxy is not installed'));
+      {
+        const p2 = await freePort();
+        const b = await nodeRelay(p2, appPort, SUBJECT_CPU);
+        const p1 = await freePort();
+        const a = await nodeRelay(p1, p2, SUBJECT_CPU);
+        const hops = [{ name: 'relay client-side', pids: [a.pid], children: [a] }, { name: 'relay server-side', pids: [b.pid], children: [b] }];
+        subjects.push({ name: RELAY, url: `http://127.0.0.1:${p1}/`, pids: [a.pid, b.pid], children: [a, b], hops });
+      }
 
       const missing = sidecarMissing();
       if (missing) rows.push(unavailable('sidemesh × 2', missing));
@@ -135,7 +145,7 @@ export const httpLatency: Scenario = {
       }
 
       rows.push(...(await interleaved(ctx, 'latency', subjects, measure)));
-      const order = ['direct', 'nginx × 2', 'haproxy × 2', 'sidemesh × 2', COLD];
+      const order = ['direct', 'nginx × 2', 'haproxy × 2', RELAY, 'sidemesh × 2', COLD];
       rows.sort((a, b) => order.indexOf(a.subject) - order.indexOf(b.subject));
       // Added latency from the medians over repeats: a stall that hits one run of one subject moves
       // its own median less than it would move a per-run difference.
@@ -146,6 +156,7 @@ export const httpLatency: Scenario = {
       }
       const ngx = rows.find((r) => r.subject === 'nginx × 2' && r.available);
       const sm = rows.find((r) => r.subject === 'sidemesh × 2' && r.available);
+      const relay = rows.find((r) => r.subject === RELAY && r.available);
       for (const row of rows) {
         if (!row.available || !ngx || row.subject === 'direct') continue;
         row.figures.p50VsNginx = ratio(row.figures.addedP50Us, ngx.figures.addedP50Us);
@@ -164,6 +175,7 @@ export const httpLatency: Scenario = {
           `steady state: before the repeats every subject gets ${steadyWarmupS} s of closed-loop load (autocannon, 50 connections), so V8 has compiled the sidecars' hot path; "${COLD}" is one run on the fresh sidecars before that warm-up, reported and not judged`,
           `generator pinned to CPU ${LOADGEN_CPU}; the app (nginx \`return 200\`) and both proxies pinned to CPU ${SUBJECT_CPU}`,
           'two hops: nginx → nginx (upstream keepalive); haproxy → haproxy (nbthread 1); client sidecar outbound VIP → server sidecar inbound listener → app',
+          `"${RELAY}" (bench/lib/node-relay.ts, the sidecar image\'s node flags): each client connection piped to its own upstream connection, nothing parsed; the least any Node.js proxy costs per request here, for reference`,
         ],
         columns: [
           { id: 'p50Us', label: 'p50 µs', digits: 0 },
@@ -185,9 +197,10 @@ export const httpLatency: Scenario = {
           check({ id: 'latency-p99-vs-nginx', label: 'added p99, sidemesh / nginx (2 hops)', target: 1.5, op: '<=', unit: '×', why }, sm?.figures.p99VsNginx),
         ],
         notes,
-        extra: sm
-          ? { clientCpuPer1k: sm.figures.cpuPer1k0, serverCpuPer1k: sm.figures.cpuPer1k1, clientRssMiB: sm.figures.rss0, serverRssMiB: sm.figures.rss1 }
-          : {},
+        extra: {
+          ...(sm ? { clientCpuPer1k: sm.figures.cpuPer1k0, serverCpuPer1k: sm.figures.cpuPer1k1, clientRssMiB: sm.figures.rss0, serverRssMiB: sm.figures.rss1 } : {}),
+          ...(relay ? { relayCpuPer1k: relay.figures.cpuPer1k0, relayRssMiB: relay.figures.rss0 } : {}),
+        },
       };
     } finally {
       await stopAll(all);
