@@ -50,18 +50,34 @@ export class ClientConn implements ParserHandler {
   #closing = false;
   #gone = false;
 
-  constructor(socket: Socket, host: ConnHost) {
+  /**
+   * `socket` arrives paused. With `sharedReads`, it was built with `sharedReads(conn.onRead)` (see
+   * h1-read-buffer.ts; http-listener.ts builds it); otherwise it reads the ordinary way, into 'data'.
+   */
+  constructor(socket: Socket, host: ConnHost, sharedReads: boolean) {
     this.socket = socket;
     this.out = new ResponseWriter(socket);
     this.remoteAddress = socket.remoteAddress;
     this.#host = host;
     this.#parser = createParser('request', this);
     this.headStartedAt = performance.now();
-    socket.on('data', this.#onData);
+    if (!sharedReads) socket.on('data', this.#onData);
     socket.on('end', this.#onEnd);
     socket.on('error', noop);
     socket.once('close', this.#onClose);
+    socket.resume();
   }
+
+  /**
+   * A read from the shared buffer: parsed before this returns. After an upgrade head the socket is
+   * an ordinary stream again for upgrade-proxy.ts: reads are copied and pushed to its readers.
+   */
+  readonly onRead = (chunk: Buffer): boolean => {
+    if (this.#upgraded) return this.socket.push(Buffer.from(chunk));
+    this.#onData(chunk);
+    return true;
+  };
+  #upgraded = false;
 
   get idle(): boolean {
     return this.#queue.length === 0 && this.#upgrade === undefined;
@@ -72,9 +88,11 @@ export class ClientConn implements ParserHandler {
     const r = this.#parser.execute(chunk);
     if (isParseError(r)) return this.#protocolError(r);
     if (this.#upgrade !== undefined) {
+      this.#upgraded = true;
       this.socket.off('data', this.#onData);
       this.socket.pause();
-      this.#upgradeHead = chunk.subarray(r);
+      // A copy: with shared reads, `chunk` is overwritten by the next read of any socket.
+      this.#upgradeHead = Buffer.from(chunk.subarray(r));
       if (this.#queue.length === 0) this.#startUpgrade();
       return;
     }

@@ -15,6 +15,7 @@
 import { connect, type Socket } from 'node:net';
 import type { ClusterBalancer } from './balancer/cluster-balancer.ts';
 import { createParser, isParseError, releaseParser, SKIP_BODY, type NativeParser, type ParserHandler } from './h1-parser.ts';
+import { sharedReads } from './h1-read-buffer.ts';
 import type { AttemptFailure } from './proxy-error.ts';
 
 export interface UpstreamUser {
@@ -55,26 +56,28 @@ export class UpstreamConn implements ParserHandler {
   #headers: string[] = [];
   #closed = false;
 
-  constructor(pool: EndpointPool, socket: Socket) {
+  /** Connects to the pool's endpoint; reads go to the parser through the shared buffer (h1-read-buffer.ts). */
+  constructor(pool: EndpointPool) {
     this.#pool = pool;
-    this.socket = socket;
     this.#parser = createParser('response', this);
-    socket.on('data', this.#onData);
+    const socket = connect({ host: pool.o.host, port: pool.o.port, noDelay: true, keepAlive: true, onread: sharedReads(this.#onData) });
+    this.socket = socket;
     socket.on('error', noop);
     socket.once('close', this.#onClose);
   }
 
-  #onData = (chunk: Buffer): void => {
+  readonly #onData = (chunk: Buffer): boolean => {
     const u = this.user;
     if (u === undefined) {
       // Bytes while idle: the server broke protocol (or closes); never reuse this socket.
       this.socket.destroy();
-      return;
+      return false;
     }
     u.onUpstreamBatch(true);
     const r = this.#parser.execute(chunk);
     if (isParseError(r)) this.#fail('reset');
     u.onUpstreamBatch(false);
+    return true;
   };
 
   #onClose = (): void => {
@@ -211,8 +214,8 @@ export class EndpointPool {
     const b = this.o.balancer;
     if (!b.tryAcquireConnection()) return user.onUpstreamError('overflow');
     this.#opening++;
-    const socket = connect({ host: this.o.host, port: this.o.port, noDelay: true, keepAlive: true });
-    const conn = new UpstreamConn(this, socket);
+    const conn = new UpstreamConn(this);
+    const socket = conn.socket;
     conn.user = user;
     const timer = setTimeout(() => socket.destroy(), this.o.connectTimeoutMs);
     socket.once('connect', () => {

@@ -17,7 +17,9 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { http } from '../lib/node-builtins.ts';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Listener } from '../lib/contract.ts';
+import { adoptAccepted } from './byte-relay.ts';
 import { ClientConn } from './h1-connection.ts';
+import { sharedReads } from './h1-read-buffer.ts';
 import { bindListener, drainConnections } from './listener-lifecycle.ts';
 import { forwardHttp } from './http-exchange.ts';
 import { methodLabel, type SidecarMetrics, type TrafficMetrics } from './metrics.ts';
@@ -62,7 +64,7 @@ export class HttpListener {
     this.#metrics = metrics;
     this.#limits = limits;
     if (limits.fastPath === true) {
-      this.#server = createNetServer({ allowHalfOpen: true, noDelay: true }, this.#onFastConnection);
+      this.#server = createNetServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true }, this.#onFastConnection);
       return;
     }
     const server = http.createServer(
@@ -125,8 +127,13 @@ export class HttpListener {
     else for (const c of this.#conns) c.drain();
   }
 
-  #onFastConnection = (socket: Socket): void => {
-    const conn = new ClientConn(socket, this);
+  #onFastConnection = (accepted: Socket): void => {
+    // Reads go to the parser through the shared buffer (h1-read-buffer.ts); node's own reads if the
+    // socket cannot be re-wrapped (byte-relay.ts, adoptAccepted).
+    let conn: ClientConn | undefined;
+    const adopted = adoptAccepted(accepted, sharedReads((chunk) => conn!.onRead(chunk)));
+    const socket = adopted ?? accepted;
+    conn = new ClientConn(socket, this, adopted !== undefined);
     this.#sockets.add(socket);
     this.#conns.add(conn);
     socket.once('close', () => {

@@ -181,4 +181,45 @@ describe('outbound HTTP listener', () => {
     expect(got).toContain('x-host: ws.shop');
     sock.destroy();
   });
+
+  it('bytes right behind an upgrade head arrive intact while other connections are read meanwhile', async () => {
+    // The fast path reads every socket into one shared buffer: bytes that must outlive their read
+    // (here: what the client sent behind its upgrade head) have to be copied out of it.
+    const upgrader = createServer((_req, res) => res.end('y'.repeat(3000)));
+    upgrader.on('upgrade', (_req, socket, head) => {
+      // Answer late, so the other connections' reads reuse the buffer first.
+      setTimeout(() => {
+        socket.write('HTTP/1.1 101 Switching Protocols\r\nupgrade: echo\r\nconnection: Upgrade\r\n\r\n');
+        socket.write(head);
+        socket.pipe(socket);
+      }, 150);
+    });
+    await new Promise<void>((r) => upgrader.listen(0, '127.0.0.1', r));
+    const port = (upgrader.address() as { port: number }).port;
+    ups = [{ name: 'ws', port, server: upgrader, hits: 0, close: () => new Promise((r) => { upgrader.closeAllConnections(); upgrader.close(() => r()); }) }];
+    await run(document({ listeners: [httpListener(VIP, 8092, 'ws')], clusters: [cluster('ws', [ep(port)])] }));
+    const early = randomBytes(1500).toString('hex');
+    // Other connections, open before: their requests go out in the same tick as the upgrade, so the
+    // sidecar reads them before its connection to the upstream is up.
+    const others = await Promise.all(Array.from({ length: 20 }, () => new Promise<{ s: ReturnType<typeof connect>; got: string }>((resolve) => {
+      const o = { s: connect(8092, VIP), got: '' };
+      o.s.on('data', (d) => (o.got += d.toString('latin1')));
+      o.s.on('error', () => undefined);
+      o.s.once('connect', () => resolve(o));
+    })));
+    const sock = connect(8092, VIP);
+    let got = '';
+    sock.on('data', (d) => (got += d.toString('latin1')));
+    sock.on('error', () => undefined);
+    await new Promise((r) => sock.once('connect', r));
+    sock.write(`GET /chat HTTP/1.1\r\nhost: ws.shop\r\nupgrade: echo\r\nconnection: upgrade\r\n\r\n${early}`);
+    for (const o of others) o.s.write(`GET /other HTTP/1.1\r\nhost: ws.shop\r\nx-pad: ${'p'.repeat(3000)}\r\n\r\n`);
+    await waitFor(() => others.every((o) => o.got.endsWith('y'.repeat(3000))));
+    for (const o of others) o.s.destroy();
+    await waitFor(() => got.endsWith(early));
+    sock.write('and-after');
+    await waitFor(() => got.endsWith(`${early}and-after`));
+    expect(got).toMatch(/^HTTP\/1.1 101/);
+    sock.destroy();
+  });
 });
