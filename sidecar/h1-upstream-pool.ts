@@ -98,21 +98,22 @@ export class UpstreamConn implements ParserHandler {
     u?.onUpstreamError(failure);
   }
 
-  onMessageBegin(): void {
-    this.#headers = [];
-  }
-
   onHeaders(headers: string[]): void {
     for (const h of headers) this.#headers.push(h);
   }
 
   onHeadersComplete(_major: number, _minor: number, headers: string[] | undefined, _method: number, _url: string | undefined, status: number, statusText: string | undefined, _upgrade: boolean, keepAlive: boolean): number {
+    // More than 32 fields came in pieces through onHeaders; the next head starts a fresh list.
+    if (headers === undefined) {
+      headers = this.#headers;
+      this.#headers = [];
+    }
     this.#interim = status < 200;
     if (this.#interim) return SKIP_BODY;
     this.#keepAlive = keepAlive;
     const u = this.user;
     if (u === undefined) return SKIP_BODY;
-    return u.onUpstreamHead(status, statusText, headers ?? this.#headers, keepAlive) ? SKIP_BODY : 0;
+    return u.onUpstreamHead(status, statusText, headers, keepAlive) ? SKIP_BODY : 0;
   }
 
   onBody(chunk: Buffer): void {

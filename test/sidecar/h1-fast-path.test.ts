@@ -114,6 +114,31 @@ describe('HTTP/1.1 fast path against hostile and unusual traffic', () => {
     expect(answer.split('\r\n\r\n').slice(1, 4).every((b) => b === '' || b.startsWith('HTTP/1.1'))).toBe(true);
   });
 
+  it('heads of more than 32 fields (which the parser hands over in pieces) pass whole, twice on one connection', async () => {
+    // A response head per request: 40 fields, numbered by the request, so a list left over from the
+    // previous head would show.
+    let n = 0;
+    script = () => {
+      n++;
+      const fields = Array.from({ length: 40 }, (_, i) => `X-F${i}: r${n}-${i}\r\n`).join('');
+      return `HTTP/1.1 200 OK\r\n${fields}Content-Length: 2\r\n\r\nok`;
+    };
+    seen.length = 0;
+    const request = (last: boolean): string => `GET /many HTTP/1.1\r\nHost: x\r\n${Array.from({ length: 40 }, (_, i) => `X-Q${i}: q${i}\r\n`).join('')}${last ? 'Connection: close\r\n' : ''}\r\n`;
+    const answer = await raw([request(false), request(true)], 8081);
+    const heads = answer.split('ok').filter((h) => h.startsWith('HTTP/1.1'));
+    expect(heads).toHaveLength(2);
+    for (const [k, head] of heads.entries()) {
+      expect(head.match(/x-f\d+: /gi)).toHaveLength(40);
+      expect(head).toContain(`r${k + 1}-0\r\n`);
+      expect(head).toContain(`r${k + 1}-39\r\n`);
+      expect(head).not.toContain(`r${k}-`);
+    }
+    expect(seen).toHaveLength(2);
+    for (const head of seen) expect(head.match(/x-q\d+: q\d+/gi)).toHaveLength(40);
+    script = () => 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
+  });
+
   it('Expect: 100-continue is answered by the sidecar and not forwarded', async () => {
     seen.length = 0;
     const answer = await raw(['POST /x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\nConnection: close\r\n\r\n', 'abc'], 8081);
