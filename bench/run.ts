@@ -78,7 +78,7 @@ async function main(): Promise<void> {
     setNiceness(nice);
     log(`children run at nice ${nice} (--priority)`);
   }
-  const ctx: Ctx = { quick: values.quick, tools, repeats: values.repeats ? Number(values.repeats) : values.quick ? 1 : 3, log };
+  const ctx: Ctx = { quick: values.quick, tools, repeats: values.repeats ? Number(values.repeats) : values.quick ? 1 : 3, repeatsGiven: values.repeats !== undefined, log };
   const startedAt = new Date();
   const file: RunFile = {
     startedAt: startedAt.toISOString(),

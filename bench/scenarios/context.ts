@@ -12,6 +12,8 @@ export interface Ctx {
   tools: Tools;
   /** Repeats per subject (the median is reported). */
   repeats: number;
+  /** `--repeats` was given: scenarios that default to more repeats keep to it. */
+  repeatsGiven?: boolean;
   log(line: string): void;
 }
 
