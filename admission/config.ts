@@ -106,7 +106,7 @@ export function loadAdmissionConfig(env: Env, version: string): Readonly<Admissi
       cpuRequest: quantity('PROXY_CPU_REQUEST', '10m'),
       memoryRequest: quantity('PROXY_MEMORY_REQUEST', '32Mi'),
       cpuLimit: quantity('PROXY_CPU_LIMIT', undefined),
-      memoryLimit: quantity('PROXY_MEMORY_LIMIT', '64Mi'),
+      memoryLimit: quantity('PROXY_MEMORY_LIMIT', '128Mi'),
     }),
     readyTimeoutSeconds: Math.ceil(r.durationMs('READY_TIMEOUT', 120_000) / 1000),
     readyProbe: r.oneOf('READY_PROBE', ['exec', 'http'] as const, 'http'),

@@ -45,7 +45,7 @@ injection defaults (each has a pod annotation override, see docs/admission.md)
   --pod-dns BOOL              dnsPolicy None through the sidecar's DNS (default true)
   --copy-env BOOL             share the main container's env with the sidecar (default true)
   --proxy-cpu-request Q       default 10m      --proxy-memory-request Q   default 32Mi
-  --proxy-cpu-limit Q         default none     --proxy-memory-limit Q     default 64Mi
+  --proxy-cpu-limit Q         default none     --proxy-memory-limit Q     default 128Mi
   --ready-timeout D           how long the sidecar may take to become ready (default 120s)
   --ready-probe exec|http     startup probe: exec node in the sidecar (default), or GET :15090/ready
   --cluster-domain NAME       default cluster.local

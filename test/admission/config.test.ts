@@ -10,7 +10,7 @@ describe('admission config', () => {
     expect(c.selfSigned).toBe(false);
     expect(c.caBundleSync).toBe(false);
     expect(c.inject.sidecarImage).toBe('sidemesh/sidecar:1.2.3');
-    expect(c.inject.resources).toEqual({ cpuRequest: '10m', memoryRequest: '32Mi', cpuLimit: undefined, memoryLimit: '64Mi' });
+    expect(c.inject.resources).toEqual({ cpuRequest: '10m', memoryRequest: '32Mi', cpuLimit: undefined, memoryLimit: '128Mi' });
     expect(c.inject.discoverBaseUrl).toBe('http://sidemesh-discover.sidemesh-system.svc:6100');
     expect(c.inject.excludedNamespaces).toEqual(['kube-system', 'sidemesh-system']);
     expect(Object.isFrozen(c)).toBe(true);

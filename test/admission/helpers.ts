@@ -26,7 +26,7 @@ export const options: InjectOptions = Object.freeze({
   nativeSidecar: true,
   dns: true,
   copyEnv: true,
-  resources: { cpuRequest: '10m', memoryRequest: '32Mi', memoryLimit: '64Mi' },
+  resources: { cpuRequest: '10m', memoryRequest: '32Mi', memoryLimit: '128Mi' },
   readyTimeoutSeconds: 120,
   readyProbe: 'exec',
   clusterDomain: 'cluster.local',

@@ -101,7 +101,7 @@ describe('injecting a Deployment pod (generateName, empty metadata.namespace)', 
       capabilities: { drop: ['ALL'] },
       seccompProfile: { type: 'RuntimeDefault' },
     });
-    expect(sc.resources).toEqual({ requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '64Mi' } });
+    expect(sc.resources).toEqual({ requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '128Mi' } });
   });
 
   it('is idempotent: the injected pod passes through unchanged (reinvocationPolicy IfNeeded)', () => {
@@ -230,7 +230,7 @@ describe('a Job pod without native sidecars, with its own DNS', () => {
     expect(first.lifecycle!.postStart!.exec!.command!.slice(0, 2)).toEqual(['node', '-e']);
     expect(app.name).toBe('report');
     expect(pod.spec!.initContainers).toBeUndefined();
-    expect(first.resources!.limits).toEqual({ cpu: '200m', memory: '64Mi' });
+    expect(first.resources!.limits).toEqual({ cpu: '200m', memory: '128Mi' });
     expect(pod.metadata!.annotations!['kubectl.kubernetes.io/default-container']).toBe('report');
     expect(response.warnings).toBeUndefined();
   });
