@@ -2,7 +2,7 @@
  * `npm run bench` — sidemesh against real peers, on loopback, on this machine.
  *
  *   node bench/run.ts                 every scenario (~5–8 minutes)
- *   node bench/run.ts http tcp dns    only these (ids: http latency cost tcp dns discover admission)
+ *   node bench/run.ts http tcp dns    only these (ids: http latency cost memlimit tcp dns discover admission)
  *   node bench/run.ts --quick         a short smoke run (one repeat, short durations)
  *   node bench/run.ts --priority      run every child at nice -10 (root): less noise from other
  *                                     work on a shared machine, at that work's expense
@@ -28,12 +28,13 @@ import { discoverScale } from './scenarios/discover-scale.ts';
 import { dns } from './scenarios/dns.ts';
 import { httpLatency } from './scenarios/http-latency.ts';
 import { httpThroughput } from './scenarios/http-throughput.ts';
+import { memoryLimit } from './scenarios/memory-limit.ts';
 import { tcp } from './scenarios/tcp.ts';
 
 const root = join(import.meta.dirname, '..');
 const resultsDir = join(root, 'bench', 'results');
-const SCENARIOS: Scenario[] = [httpThroughput, httpLatency, tcp, dns, discoverScale, admission];
-const ORDER = ['http', 'latency', 'cost', 'tcp', 'dns', 'discover', 'admission'];
+const SCENARIOS: Scenario[] = [httpThroughput, httpLatency, memoryLimit, tcp, dns, discoverScale, admission];
+const ORDER = ['http', 'latency', 'cost', 'memlimit', 'tcp', 'dns', 'discover', 'admission'];
 
 function log(line: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);

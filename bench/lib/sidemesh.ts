@@ -178,15 +178,28 @@ export interface SidecarProcess {
   metricsPort: number;
 }
 
+export interface SidecarStartOptions {
+  /** Serve DNS on this address (default: DNS off). */
+  dnsAddr?: string;
+  /** The node binary to run (default: the harness's own). */
+  node?: string;
+  /** A cgroup's `cgroup.procs`: the sidecar joins it before node starts. */
+  cgroupProcs?: string;
+}
+
 /**
  * `sidemesh sidecar` in its own process, pinned, quiet, pointed at the fake discover; resolves
  * once /ready answers 200 (the document is applied and listeners are bound).
  */
-export async function startSidecar(discoverUrl: string, cpus: string | undefined, opts: { dnsAddr?: string } = {}): Promise<SidecarProcess> {
+export async function startSidecar(discoverUrl: string, cpus: string | undefined, opts: SidecarStartOptions = {}): Promise<SidecarProcess> {
   const adminPort = await freePort();
   const metricsPort = await freePort();
   const cache = mkdtempSync(join(tmpdir(), 'sidemesh-bench-sidecar-'));
-  const child = start('sidecar', process.execPath, [...sidemeshCommand(), 'sidecar'], {
+  const node = opts.node ?? process.execPath;
+  const argv = [...sidemeshCommand(), 'sidecar'];
+  // Into the cgroup before node runs a line, so every page it touches is charged there.
+  const [cmd, args] = opts.cgroupProcs === undefined ? [node, argv] : ['sh', ['-c', 'echo $$ > "$0" && exec "$@"', opts.cgroupProcs, node, ...argv]];
+  const child = start('sidecar', cmd, args, {
     cpus,
     env: {
       DISCOVER_URL: discoverUrl,
