@@ -65,7 +65,8 @@ export class MemoryCgroup {
     try {
       rmdirSync(this.dir);
     } catch {
-      // Still busy (a process not yet reaped): the kernel keeps an empty group; nothing to leak.
+      // Still busy (its process not yet reaped): the directory stays behind, an empty group once
+      // that process is gone, which the next run does not reuse.
     }
   }
 }

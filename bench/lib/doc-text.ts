@@ -8,7 +8,7 @@ scenario in \`bench/results/\`: the machine, the tool versions and every repeat 
 
 \`\`\`sh
 npm run bench                      # every scenario, ~5–8 minutes; installs nginx-light, haproxy, dnsperf when root
-node bench/run.ts http latency     # only some: http latency cost tcp dns discover admission
+node bench/run.ts http latency     # only some: http latency cost memlimit tcp dns discover admission
 node bench/run.ts --quick          # smoke run: one short repeat per subject
 node bench/run.ts --priority       # children at nice -10 (root): less noise from other work on a shared machine
 node bench/run.ts --docs-only      # regenerate this page and benchmarks.svg from bench/results/
