@@ -20,7 +20,7 @@ import { DOC_TEXT } from './lib/doc-text.ts';
 import { ensureTools } from './lib/peers.ts';
 import { setNiceness, stopAll, tasksetAvailable } from './lib/proc.ts';
 import { latestScenarios, writeDocs } from './lib/report.ts';
-import { describeMachine, loadAvg, type RunFile, type ScenarioResult } from './lib/results.ts';
+import { cpuTimes, describeMachine, loadAvg, stealPct, type CpuTimes, type RunFile, type ScenarioResult } from './lib/results.ts';
 import { admission } from './scenarios/admission.ts';
 import type { Ctx, Scenario, ScenarioOutput } from './scenarios/context.ts';
 import { costFrom } from './scenarios/cost.ts';
@@ -96,6 +96,7 @@ async function main(): Promise<void> {
     log(`scenario ${s.id}: ${s.title}`);
     const t0 = Date.now();
     const load = loadAvg();
+    const cpu0 = cpuTimes();
     let out: ScenarioOutput;
     try {
       out = await s.run(ctx);
@@ -105,10 +106,13 @@ async function main(): Promise<void> {
     }
     await stopAll();
     outputs.set(s.id, out);
-    file.scenarios.push(result(s.id, s.title, out, new Date(t0), (Date.now() - t0) / 1000, load));
+    const cpu1 = cpuTimes();
+    const steal = stealPct(cpu0, cpu1);
+    if (steal !== undefined) log(`scenario ${s.id}: steal ${steal.toFixed(1)} % of CPU time (the hypervisor running other guests)`);
+    file.scenarios.push(result(s.id, s.title, out, new Date(t0), (Date.now() - t0) / 1000, load, cpu0, cpu1));
     if (s.id === 'latency' && wanted.has('cost')) {
       const cost = costFrom(outputs.get('http'), out);
-      file.scenarios.push(result('cost', 'Cost: sidecar CPU and memory', cost, new Date(t0), 0, load));
+      file.scenarios.push(result('cost', 'Cost: sidecar CPU and memory', cost, new Date(t0), 0, load, cpu0, cpu1));
     }
   }
   file.finishedAt = new Date().toISOString();
@@ -128,8 +132,9 @@ async function main(): Promise<void> {
   }
 }
 
-function result(id: string, title: string, out: ScenarioOutput, startedAt: Date, seconds: number, load: number[]): ScenarioResult {
-  return { id, title, setup: out.setup, columns: out.columns, rows: out.rows, checks: out.checks, notes: out.notes, startedAt: startedAt.toISOString(), seconds, loadAvg: load };
+function result(id: string, title: string, out: ScenarioOutput, startedAt: Date, seconds: number, load: number[], cpu0: CpuTimes | undefined, cpu1: CpuTimes | undefined): ScenarioResult {
+  const steal = stealPct(cpu0, cpu1);
+  return { id, title, setup: out.setup, columns: out.columns, rows: out.rows, checks: out.checks, notes: out.notes, startedAt: startedAt.toISOString(), seconds, loadAvg: load, ...(steal !== undefined ? { stealPct: steal } : {}) };
 }
 
 main().then(

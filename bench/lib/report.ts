@@ -132,7 +132,7 @@ export function renderMarkdown(found: Located[], intro: string, method: string, 
     const load = f.scenario.loadAvg ?? m.loadAvgAtStart;
     const flags = [f.run.quick ? '**--quick** smoke run: short, one repeat' : '', f.run.nice ? `children at nice ${f.run.nice}` : ''].filter(Boolean).join('; ');
     out.push(
-      `Run \`bench/results/${f.file}\`${flags ? ` (${flags})` : ''}, ${f.scenario.startedAt.slice(0, 16).replace('T', ' ')} UTC, ${f.scenario.seconds.toFixed(0)} s; ${m.cores} × ${m.cpuModel}, Node ${m.node}, Linux ${m.kernel}; load average when it started ${load.join(' / ')} (${m.cores} cores).`,
+      `Run \`bench/results/${f.file}\`${flags ? ` (${flags})` : ''}, ${f.scenario.startedAt.slice(0, 16).replace('T', ' ')} UTC, ${f.scenario.seconds.toFixed(0)} s; ${m.cores} × ${m.cpuModel}, Node ${m.node}, Linux ${m.kernel}; load average when it started ${load.join(' / ')} (${m.cores} cores)${stealText(f.scenario.stealPct)}.`,
     );
     out.push('');
     for (const s of f.scenario.setup) out.push(`- ${s}`);
@@ -145,6 +145,16 @@ export function renderMarkdown(found: Located[], intro: string, method: string, 
   out.push(reading);
   out.push('');
   return out.join('\n');
+}
+
+/**
+ * The hypervisor's share of CPU time during a scenario (steal). On a shared VM this is the noise no
+ * pinning or interleaving removes: a vCPU that is not running stalls every process on it at once.
+ */
+export function stealText(pct: number | undefined): string {
+  if (pct === undefined || !Number.isFinite(pct)) return '';
+  const shown = pct < 0.05 ? '0' : pct.toFixed(1);
+  return `; steal (CPU time the hypervisor gave to other guests) ${shown} %${Number(shown) >= 2 ? ': a busy host, expect noisier tails than usual' : ''}`;
 }
 
 export function renderSvg(found: Located[]): string {

@@ -3,6 +3,7 @@
  * share to fill it. Every figure in docs/benchmarks.md comes from one of these files.
  */
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { cpus, hostname, release, totalmem } from 'node:os';
 
 export interface Machine {
@@ -61,6 +62,11 @@ export interface ScenarioResult {
   seconds: number;
   /** /proc/loadavg when the scenario started: how busy the machine was. */
   loadAvg: number[];
+  /**
+   * Share of all CPU time the hypervisor gave to someone else while the scenario ran ("steal" in
+   * /proc/stat), in percent. Absent in older files and where /proc/stat has no steal column.
+   */
+  stealPct?: number;
 }
 
 export interface RunFile {
@@ -125,6 +131,39 @@ export function describeMachine(tools: Record<string, string>): Machine {
     tools: t,
     loadAvgAtStart: loadAvg(),
   };
+}
+
+/** The machine-wide counters of /proc/stat's "cpu" line that a steal share needs, in clock ticks. */
+export interface CpuTimes {
+  steal: number;
+  total: number;
+}
+
+/** Parses /proc/stat's first line (`cpu user nice system idle iowait irq softirq steal …`). */
+export function parseCpuTimes(procStat: string): CpuTimes | undefined {
+  const line = procStat.split('\n', 1)[0] ?? '';
+  const f = line.trim().split(/\s+/);
+  if (f[0] !== 'cpu' || f.length < 9) return undefined;
+  // guest and guest_nice (fields 9 and 10) are already counted in user and nice.
+  const v = f.slice(1, 9).map(Number);
+  if (v.some((x) => !Number.isFinite(x))) return undefined;
+  return { steal: v[7], total: v.reduce((a, b) => a + b, 0) };
+}
+
+export function cpuTimes(): CpuTimes | undefined {
+  try {
+    return parseCpuTimes(readFileSync('/proc/stat', 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Steal between two readings, in percent of all CPU time in between; undefined without both. */
+export function stealPct(before: CpuTimes | undefined, after: CpuTimes | undefined): number | undefined {
+  if (!before || !after) return undefined;
+  const total = after.total - before.total;
+  if (!(total > 0)) return undefined;
+  return (100 * (after.steal - before.steal)) / total;
 }
 
 export function loadAvg(): number[] {

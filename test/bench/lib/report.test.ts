@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { latestScenarios, renderMarkdown, renderReadmeBlock, renderSvg, targetsTable, type Located } from '../../../bench/lib/report.ts';
+import { latestScenarios, renderMarkdown, renderReadmeBlock, renderSvg, stealText, targetsTable, type Located } from '../../../bench/lib/report.ts';
 import type { Check, RunFile, ScenarioResult } from '../../../bench/lib/results.ts';
 import { machine, runFile, scenario, target, texts, xmlProblems } from '../helpers.ts';
 
@@ -143,6 +143,7 @@ describe('renderReadmeBlock', () => {
 
 describe('renderMarkdown', () => {
   const http = scenario('http', '2026-11-22T10:00:01.000Z', {
+    stealPct: 3.14159,
     title: 'HTTP throughput, one hop',
     setup: ['autocannon 50 connections'],
     columns: [
@@ -194,6 +195,16 @@ describe('renderMarkdown', () => {
     expect(t).toContain('(**--quick** smoke run: short, one repeat; children at nice 10)');
     // Older files have no per-scenario load: the run's load at start stands in.
     expect(t).toContain('load average when it started 2.07 / 2.14 / 1.88');
+  });
+
+  it('gives the steal over the scenario, with a warning from 2 %, and nothing for files without it', () => {
+    const runLine = (file: string): string => lines.find((l) => l.startsWith(`Run \`bench/results/${file}\``))!;
+    expect(runLine('2026-11-22-10-00-00-vm.json')).toMatch(/\(2 cores\); steal \(CPU time the hypervisor gave to other guests\) 3\.1 %: a busy host, expect noisier tails than usual\.$/);
+    expect(runLine('2026-11-22-11-00-00-vm.json')).not.toContain('steal');
+    expect(stealText(0.01)).toBe('; steal (CPU time the hypervisor gave to other guests) 0 %');
+    expect(stealText(1.94)).toBe('; steal (CPU time the hypervisor gave to other guests) 1.9 %');
+    expect(stealText(1.96)).toContain('2.0 %: a busy host');
+    expect(stealText(Number.NaN)).toBe('');
   });
 
   it('writes a table whose every row has as many cells as the header, figures rounded per column', () => {

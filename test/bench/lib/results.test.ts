@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { check, median, medianFigures, passed, unavailable } from '../../../bench/lib/results.ts';
+import { check, median, medianFigures, parseCpuTimes, passed, stealPct, unavailable } from '../../../bench/lib/results.ts';
 
 describe('median', () => {
   it('takes the middle of the sorted values, or the mean of the two middle ones', () => {
@@ -97,5 +97,40 @@ describe('check and passed', () => {
   it('says null, not false, when nothing was measured: "not measured" is not "missed"', () => {
     expect(passed(check(atLeast, undefined))).toBeNull();
     expect(passed(check(atMost, Number.NaN))).toBeNull();
+  });
+});
+
+describe('steal', () => {
+  // The first lines of a real /proc/stat from this kind of VM (2 vCPUs).
+  const stat = (user: number, steal: number): string =>
+    `cpu  ${user} 244 415274 2209885 14169 0 125392 ${steal} 0 0\ncpu0 471161 244 163360 1337046 9257 0 66480 26424 0 0\n`;
+
+  it('reads steal and the sum of the eight time columns from the "cpu" line', () => {
+    expect(parseCpuTimes(stat(1336783, 44076))).toEqual({ steal: 44076, total: 1336783 + 244 + 415274 + 2209885 + 14169 + 0 + 125392 + 44076 });
+  });
+
+  it('leaves out guest time, which the kernel already counts in user and nice', () => {
+    const withGuest = 'cpu  100 0 0 100 0 0 0 0 500 500\n';
+    expect(parseCpuTimes(withGuest)).toEqual({ steal: 0, total: 200 });
+  });
+
+  it('gives up on a kernel without a steal column or on garbage', () => {
+    expect(parseCpuTimes('cpu  1 2 3 4 5 6 7\n')).toBeUndefined();
+    expect(parseCpuTimes('intr 1 2 3 4 5 6 7 8 9\n')).toBeUndefined();
+    expect(parseCpuTimes('cpu  a b c d e f g h\n')).toBeUndefined();
+    expect(parseCpuTimes('')).toBeUndefined();
+  });
+
+  it('is the steal share of all CPU time between two readings, in percent', () => {
+    const a = { steal: 1000, total: 100_000 };
+    const b = { steal: 1050, total: 102_000 };
+    expect(stealPct(a, b)).toBeCloseTo(2.5, 10);
+  });
+
+  it('is undefined without two readings or without time in between', () => {
+    const a = { steal: 1000, total: 100_000 };
+    expect(stealPct(undefined, a)).toBeUndefined();
+    expect(stealPct(a, undefined)).toBeUndefined();
+    expect(stealPct(a, a)).toBeUndefined();
   });
 });
