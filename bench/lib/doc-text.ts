@@ -22,7 +22,9 @@ repeated and reported as the median; processes are pinned with \`taskset\`; and 
 subjects (sidecar vs nginx, vs haproxy, added latency over direct) are what the targets judge, not the
 absolute numbers. Tail latencies (p99, max) are the most exposed to the noise: a scheduling stall
 on a shared core shows up there first, for every subject alike. The load average when each scenario
-started is printed with it.`;
+started is printed with it, and so is the **steal** over the scenario: the share of CPU time the
+hypervisor gave to other guests (/proc/stat). Stolen time stalls every process on that vCPU at once,
+so a scenario with a few percent of steal has longer tails for reasons outside this machine.`;
 
 const method = `## Method
 
@@ -35,7 +37,7 @@ const method = `## Method
 | 4 | TCP | direct, haproxy (tcp), nginx (stream), sidecar outbound TCP listener | \`bench/lib/tcp-tools.ts\`: bulk 1 GiB to a sink; connect + 1-byte echo + close in 16 loops | MiB/s, connections/s, ratios to haproxy, CPU per GiB and per 1000 connections |
 | 5 | discover at scale | one discover process, 1,000 Services, 10,000 endpoints, 2,000 workloads | 5,000 parked long-polls from another process (undici) | change → every affected poller has the new document: p50/p99/max; CPU per change; RSS |
 | 6 | DNS | \`sidemesh dns\` (the responder the sidecar hosts); a raw-dgram stub as a reference | dnsperf (UDP): peak, and \`-Q 10000\` with per-query latencies | qps; p50/p99 at 10,000 qps; mesh names and forwarded names (warm cache, stub upstream on loopback) |
-| 7 | admission | \`sidemesh admission --self-signed\` over HTTPS | autocannon (peak), open loop at 1000/s (latency) | reviews/s, p99, CPU, RSS |
+| 7 | admission | \`sidemesh admission --self-signed\` over HTTPS; a Node.js HTTPS server with the same TLS that answers without any webhook work (the floor, for reference) | autocannon (peak), open loop at 1000/s (latency) | reviews/s, p99, CPU, RSS |
 
 Each scenario starts its own upstream (nginx \`return 200 "ok"\` with one worker, a Node.js sink/echo
 server for TCP, a stub resolver for DNS), the subjects and the load generator as child processes,
@@ -80,6 +82,10 @@ const reading = `## How to read the tables
 - **peak RSS** — \`VmHWM\` of the largest process of the subject. For the node processes it includes
   ~49 MiB of the node binary's own pages, page cache that every sidecar on a node shares; the
   anonymous part ("anon RSS" columns) is what a container memory limit has to hold (docs/admission.md).
+- **reference rows** — "node byte relay × 2" (scenario 2) and "Node.js HTTPS echo" (scenario 7) do
+  none of the work (no parsing, no routing, no injection): they show what any Node.js process pays on
+  this machine, in the same run, before doing anything useful. No target judges them; a sidemesh
+  figure close to its reference row is at the floor of the runtime, not held up by sidemesh's code.
 - **not available: …** — the subject could not be measured in that run and why (a missing Debian
   package, a part of sidemesh not built yet, a start-up failure). The run still completes.
 - **met / missed** — the target compared with the median figure. A miss on a busy machine is a

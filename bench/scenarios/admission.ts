@@ -4,7 +4,8 @@
  * Each review is a Deployment's pod CREATE that gets the sidecar injected (a JSON patch back).
  */
 import { sidemeshCommand } from '../lib/sidemesh.ts';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
 import { join } from 'node:path';
 import { autocannon, LOADGEN_CPU, openLoop, SUBJECT_CPU } from '../lib/loadgen.ts';
 import { tempDir } from '../lib/peers.ts';
@@ -15,6 +16,8 @@ import { cpuOf, errMessage, peakRssOf, type Ctx, type Scenario, type ScenarioOut
 const root = join(import.meta.dirname, '..', '..');
 const CONNECTIONS = 10;
 const RATE = 1000;
+/** A Node.js HTTPS server that answers without any webhook work: the floor, for reference. */
+const ECHO = 'Node.js HTTPS echo (reference)';
 
 /** A pod CREATE from a ReplicaSet controller, as the API server sends it (managedFields left out). */
 function review(): unknown {
@@ -79,6 +82,7 @@ export const admission: Scenario = {
     const setup = [
       `\`sidemesh admission --self-signed\` (TLS with its own in-memory CA), pinned to CPU ${SUBJECT_CPU}; load pinned to CPU ${LOADGEN_CPU}; each request a Deployment pod CREATE that gets injected`,
       `peak: autocannon ${CONNECTIONS} connections (keep-alive TLS), ${durationS} s; fixed rate: open-loop ${RATE}/s over ${CONNECTIONS} connections, ${durationS} s after 1 s warm-up; ${ctx.repeats} repeats, median`,
+      `"${ECHO}" (bench/lib/https-echo.ts): the same TLS set-up, pinned the same way, reads each review and answers with one of the webhook's own responses, byte for byte, without looking at the review; measured at the same fixed rate right after each of the webhook's runs. What is left of the webhook's p99 above it is the webhook's own doing`,
     ];
     const columns = [
       { id: 'rps', label: 'peak reviews/s', digits: 0 },
@@ -96,6 +100,7 @@ export const admission: Scenario = {
       return { setup, columns, rows: [unavailable('sidemesh admission', 'admission/main.ts not built yet')], checks: [], notes: [] };
     }
     let child: Child | undefined;
+    let echo: Child | undefined;
     try {
       const dir = tempDir('admission');
       const body = join(dir, 'review.json');
@@ -112,6 +117,21 @@ export const admission: Scenario = {
       const url = `https://127.0.0.1:${port}/mutate`;
       const m = { name: 'admission', pids: [child.pid], children: [child] };
       await autocannon(url, CONNECTIONS, 1, { bodyFile: body });
+      // The reference is optional: without it the webhook's own figures still stand.
+      let echoUrl: string | undefined;
+      let echoProblem = '';
+      try {
+        const answerFile = join(dir, 'response.json');
+        writeFileSync(answerFile, await post(url, body));
+        const echoPort = await freePort();
+        echo = start('https-echo', process.execPath, [join(root, 'bench/lib/https-echo.ts'), String(echoPort), answerFile], { cpus: SUBJECT_CPU });
+        await waitForPort('127.0.0.1', echoPort, 20_000, echo);
+        await autocannon(`https://127.0.0.1:${echoPort}/mutate`, CONNECTIONS, 1, { bodyFile: body });
+        echoUrl = `https://127.0.0.1:${echoPort}/mutate`;
+      } catch (e) {
+        echoProblem = errMessage(e);
+      }
+      const echoRuns: Record<string, number>[] = [];
       const runs: Record<string, number>[] = [];
       for (let r = 0; r < ctx.repeats; r++) {
         ctx.log(`admission: run ${r + 1}/${ctx.repeats}`);
@@ -133,12 +153,24 @@ export const admission: Scenario = {
           rssMiB: peakRssOf(m),
           errors: peak.errors + peak.non2xx + fixed.errors + fixed.non2xx,
         });
+        if (echoUrl === undefined) continue;
+        const floor = await openLoop(echoUrl, { rate: RATE, connections: CONNECTIONS, durationS, warmupS: 1, method: 'POST', bodyFile: body, headers: ['content-type: application/json'] });
+        echoRuns.push({
+          p50Us: floor.latencyUs.p50,
+          p99Us: floor.latencyUs.p99,
+          serviceP99Us: floor.serviceUs.p99,
+          sendLateP99Us: floor.sendLatenessUs.p99,
+          errors: floor.errors + floor.non2xx,
+        });
       }
       const figures = medianFigures(runs);
       return {
         setup,
         columns,
-        rows: [{ subject: 'sidemesh admission', available: true, figures, runs }],
+        rows: [
+          { subject: 'sidemesh admission', available: true, figures, runs },
+          echoUrl !== undefined ? { subject: ECHO, available: true, figures: medianFigures(echoRuns), runs: echoRuns } : unavailable(ECHO, `did not start: ${echoProblem}`),
+        ],
         checks: [
           check(
             {
@@ -172,6 +204,7 @@ export const admission: Scenario = {
       return { setup, columns, rows: [unavailable('sidemesh admission', errMessage(e))], checks: [], notes: [] };
     } finally {
       await child?.stop();
+      await echo?.stop();
     }
   },
 };
@@ -188,4 +221,18 @@ async function handledBuckets(metricsPort: number): Promise<{ within500Us: numbe
     else if (m[1] === '+Inf') all += Number(m[2]);
   }
   return { within500Us, all };
+}
+
+/** One review through the webhook: its response body (the echo answers with these bytes). */
+function post(url: string, bodyFile: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', rejectUnauthorized: false, headers: { 'content-type': 'application/json' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks)) : reject(new Error(`webhook answered ${res.statusCode}`))));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(readFileSync(bodyFile));
+  });
 }
