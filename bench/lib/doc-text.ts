@@ -57,7 +57,12 @@ previous answer, so a stall delays the requests that would have seen it and the 
 than it is (perf-anchors §2, wrk2). Peak throughput is measured closed loop (that is what closed
 loop is good for); every latency target is measured **open loop** at a fixed rate, with latency
 counted from when each request was due, in an HdrHistogram. The generator also records how late it
-sent; a late generator is flagged under the table.
+sent; a late generator is flagged under the table. It keeps its own overhead small on purpose: a
+plain keep-alive HTTP/1.1 client (\`bench/lib/h1-pool.ts\`: one pre-built request, framing read from
+Content-Length, nothing else parsed) instead of undici, whose per-request garbage made the generator's
+own GC pause ~2 ms every ~100 ms. Against the same do-nothing HTTPS server that moved the
+generator's send lateness p99 from 2.8–3.7 ms to 0.18–0.28 ms and the measured p99 from 4.7–9.5 ms
+to 0.6–1.2 ms: before that change, most of every p99 here was the generator's.
 
 **Steady state.** V8 compiles a sidecar's hot path with TurboFan only after tens of thousands of
 requests; at 1000 req/s that takes ~15 s, and each compile burst (up to ~0.3 s of CPU on a

@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import { hrtime } from 'node:process';
 import { parseArgs } from 'node:util';
 import hdr from 'hdr-histogram-js';
-import { Pool } from 'undici';
+import { H1Pool } from './h1-pool.ts';
 
 export interface OpenLoopResult {
   rate: number;
@@ -89,13 +89,7 @@ async function main(): Promise<void> {
     const i = h.indexOf(':');
     headers[h.slice(0, i).trim().toLowerCase()] = h.slice(i + 1).trim();
   }
-  const pool = new Pool(url.origin, {
-    connections,
-    pipelining: 1,
-    keepAliveTimeout: 120_000,
-    connect: url.protocol === 'https:' ? { rejectUnauthorized: false } : undefined,
-  });
-  const path = url.pathname + url.search;
+  const pool = new H1Pool({ url, connections, method: values.method as string, headers, body });
 
   const latency = histogram();
   const service = histogram();
@@ -135,12 +129,11 @@ async function main(): Promise<void> {
     }
     inflight++;
     pool
-      .request({ path, method: values.method as 'GET', headers, body })
-      .then(async (r) => {
-        await r.body.dump();
+      .request()
+      .then((status) => {
         const doneNs = Number(hrtime.bigint());
         if (!measured) return;
-        if (r.statusCode >= 200 && r.statusCode < 300) res.ok++;
+        if (status >= 200 && status < 300) res.ok++;
         else res.non2xx++;
         latency.recordValue(Math.max(1, Math.round((doneNs - dueNs) / 1000)));
         service.recordValue(Math.max(1, Math.round((doneNs - sentNs) / 1000)));
@@ -185,7 +178,7 @@ async function main(): Promise<void> {
   res.serviceUs = summary(service);
   res.sendLatenessUs = summary(lateness);
   process.stdout.write(JSON.stringify(res) + '\n');
-  await pool.destroy();
+  pool.destroy();
   process.exit(0);
 }
 

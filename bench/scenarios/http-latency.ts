@@ -174,7 +174,7 @@ export const httpLatency: Scenario = {
       if (late > 200) notes.push(`The generator sent late (p99 ${late.toFixed(0)} µs behind schedule): the machine was busy; latencies include that delay for every subject alike.`);
       return {
         setup: [
-          `open-loop generator (bench/lib/open-loop.ts, undici Pool), ${RATE} req/s, ${CONNECTIONS} connections, ${repeats} × ${durationS} s per subject after a ${warmupS} s warm-up, interleaved; latency from the intended send time (HdrHistogram)`,
+          `open-loop generator (bench/lib/open-loop.ts over bench/lib/h1-pool.ts, its own keep-alive HTTP/1.1 client), ${RATE} req/s, ${CONNECTIONS} connections, ${repeats} × ${durationS} s per subject after a ${warmupS} s warm-up, interleaved; latency from the intended send time (HdrHistogram)`,
           `steady state: before the repeats every subject gets ${steadyWarmupS} s of closed-loop load (autocannon, 50 connections), so V8 has compiled the sidecars' hot path; "${COLD}" is one run on the fresh sidecars before that warm-up, reported and not judged`,
           `generator pinned to CPU ${LOADGEN_CPU}; the app (nginx \`return 200\`) and both proxies pinned to CPU ${SUBJECT_CPU}`,
           'two hops: nginx → nginx (upstream keepalive); haproxy → haproxy (nbthread 1); client sidecar outbound VIP → server sidecar inbound listener → app',
