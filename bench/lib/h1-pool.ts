@@ -136,6 +136,8 @@ export class H1Pool {
     this.#o = options;
     const u = options.url;
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`unsupported scheme ${u.protocol}`);
+    // The reader tells a bodiless response by its status only; a HEAD answer carries a length without a body.
+    if (options.method === 'HEAD') throw new Error('HEAD is not supported: its responses cannot be framed by status and length');
     const path = (u.pathname || '/') + u.search;
     const lines = [`${options.method} ${path} HTTP/1.1`, `host: ${u.host}`];
     for (const [k, v] of Object.entries(options.headers)) if (k !== 'host' && k !== 'content-length') lines.push(`${k}: ${v}`);

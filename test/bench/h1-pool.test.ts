@@ -200,6 +200,11 @@ describe('H1Pool', () => {
     expect(await Promise.all([p.request(), p.request(), p.request(), p.request()])).toEqual([200, 200, 200, 200]);
   });
 
+  it('refuses what it could not frame before sending anything: HEAD, other schemes', () => {
+    expect(() => new H1Pool({ url: new URL('http://127.0.0.1:1/'), connections: 1, method: 'HEAD', headers: {} })).toThrow(/HEAD is not supported/);
+    expect(() => new H1Pool({ url: new URL('ftp://127.0.0.1:1/'), connections: 1, method: 'GET', headers: {} })).toThrow(/unsupported scheme ftp:/);
+  });
+
   it('rejects what is queued when destroyed, and anything asked after', async () => {
     const port = await listen(createHttp(() => undefined));
     const p = pool(`http://127.0.0.1:${port}/`, { connections: 1 });
