@@ -78,9 +78,10 @@ const reading = `## How to read the tables
 - **added p50 / p99** — the subject's percentile minus the direct path's, both medians over the
   repeats of the same run (a negative value means the difference drowned in the noise). A
   mesh always adds two hops (the caller's sidecar and the callee's), so the comparison is two nginx
-  hops against two sidecars. The added p99 is the difference of two p99s of ~2 ms that the machine
-  and the generator dominate: over one afternoon nginx's own added p99 ranged 142–591 µs between
-  runs, so read the p99 ratio across runs, not from one.
+  hops against two sidecars. The added p99 is the difference of two p99s of about a millisecond, so
+  the machine's own stalls weigh on it: nginx's added p99 was 255 and 265 µs in two runs an hour
+  apart (with the earlier undici-based generator it ranged 142–591 µs in one afternoon). Read the
+  p99 ratio across runs, not from one.
 - **CPU s / 1000 req** — CPU time (user + system) the proxy process(es) used during the run, per
   1000 requests served; numerically the same as *vCPU per 1000 req/s*. In scenario 1 the proxy is
   saturated, so fixed costs are amortised; at 1000 req/s (scenario 2) it is what a typical pod pays.
