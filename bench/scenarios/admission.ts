@@ -126,11 +126,13 @@ export const admission: Scenario = {
         const echoPort = await freePort();
         echo = start('https-echo', process.execPath, [join(root, 'bench/lib/https-echo.ts'), String(echoPort), answerFile], { cpus: SUBJECT_CPU });
         await waitForPort('127.0.0.1', echoPort, 20_000, echo);
-        await autocannon(`https://127.0.0.1:${echoPort}/mutate`, CONNECTIONS, 1, { bodyFile: body });
-        echoUrl = `https://127.0.0.1:${echoPort}/mutate`;
+        const u = `https://127.0.0.1:${echoPort}/mutate`;
+        await autocannon(u, CONNECTIONS, 1, { bodyFile: body });
+        echoUrl = u;
       } catch (e) {
         echoProblem = errMessage(e);
       }
+      const fixedRate = { rate: RATE, connections: CONNECTIONS, durationS, warmupS: 1, method: 'POST', bodyFile: body, headers: ['content-type: application/json'] };
       const echoRuns: Record<string, number>[] = [];
       const runs: Record<string, number>[] = [];
       for (let r = 0; r < ctx.repeats; r++) {
@@ -139,7 +141,7 @@ export const admission: Scenario = {
         const peak = await autocannon(url, CONNECTIONS, durationS, { bodyFile: body });
         const cpu = cpuOf(m) - cpu0;
         const before = await handledBuckets(metricsPort);
-        const fixed = await openLoop(url, { rate: RATE, connections: CONNECTIONS, durationS, warmupS: 1, method: 'POST', bodyFile: body, headers: ['content-type: application/json'] });
+        const fixed = await openLoop(url, fixedRate);
         const after = await handledBuckets(metricsPort);
         runs.push({
           rps: peak.rps,
@@ -154,7 +156,7 @@ export const admission: Scenario = {
           errors: peak.errors + peak.non2xx + fixed.errors + fixed.non2xx,
         });
         if (echoUrl === undefined) continue;
-        const floor = await openLoop(echoUrl, { rate: RATE, connections: CONNECTIONS, durationS, warmupS: 1, method: 'POST', bodyFile: body, headers: ['content-type: application/json'] });
+        const floor = await openLoop(echoUrl, fixedRate);
         echoRuns.push({
           p50Us: floor.latencyUs.p50,
           p99Us: floor.latencyUs.p99,
