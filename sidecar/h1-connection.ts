@@ -136,9 +136,10 @@ export class ClientConn implements ParserHandler {
     const path = url ?? this.#url;
     this.#headers = [];
     this.#url = '';
-    const name = METHODS[method] ?? 'GET';
+    const name = METHODS[method];
     const state = this.#host.state;
-    if (name === 'CONNECT') {
+    // CONNECT tunnels are not proxied; a method number without a name cannot be forwarded.
+    if (name === 'CONNECT' || name === undefined) {
       this.#closing = true;
       sendRawProxyError(this.socket, 'bad_request', this.#host.metrics);
       return 0;

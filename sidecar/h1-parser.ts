@@ -40,8 +40,6 @@ try {
 
 export const h1ParserAvailable = binding !== undefined;
 
-/** llhttp's method numbers → names (the binding passes the number to onHeadersComplete). */
-export const METHODS: readonly string[] = binding?.methods ?? [];
 
 // Callback slots of the binding (HTTPParser.kOn*), stable since Node 12.
 export const ON_MESSAGE_BEGIN = 0;
@@ -79,6 +77,28 @@ export function createParser(kind: 'request' | 'response', h: ParserHandler): Na
   p[ON_BODY] = (chunk: Buffer) => h.onBody(chunk);
   p[ON_MESSAGE_COMPLETE] = () => h.onMessageComplete();
   return p;
+}
+
+/**
+ * llhttp's method numbers → names (the binding passes the number to onHeadersComplete), and back.
+ * The binding's `methods` list is not indexed by that number past SOURCE (QUERY is 46 in llhttp, 34
+ * in the list), so each name's number is asked of the parser itself, once, at start-up.
+ */
+export const METHODS: readonly string[] = [];
+export const METHOD_CODES: ReadonlyMap<string, number> = new Map();
+for (const name of binding?.methods ?? []) {
+  let code = -1;
+  const p = createParser('request', {
+    onHeaders: noop,
+    onHeadersComplete: (_major, _minor, _headers, method) => void (code = method),
+    onBody: noop,
+    onMessageComplete: noop,
+  });
+  p.execute(Buffer.from(`${name} ${name === 'CONNECT' ? 'a:1' : '/'} HTTP/1.1\r\n\r\n`, 'latin1'));
+  p.close();
+  if (code < 0) continue;
+  (METHODS as string[])[code] = name;
+  (METHOD_CODES as Map<string, number>).set(name, code);
 }
 
 /** Frees the native parser once the current stack (possibly inside execute()) has unwound, as node does. */
