@@ -1,6 +1,7 @@
 /**
- * One client connection on the HTTP/1.1 fast path: node's strict parser over the raw socket, one
- * H1Exchange per request, responses written straight to the socket.
+ * One client connection on the HTTP/1.1 fast path: the head scanner with node's strict parser behind
+ * it (h1-scan.ts) over the raw socket, one H1Exchange per request, responses written straight to
+ * the socket.
  *
  * Pipelining: requests are answered in order. Only the first queued request runs; a pipelined one
  * waits (its body held) and reading pauses while more than one is queued, so a client cannot make
@@ -14,7 +15,8 @@ import type { Socket } from 'node:net';
 import { H1Exchange } from './h1-exchange.ts';
 import { ResponseWriter } from './h1-response-writer.ts';
 import { headersObject, scanRequest } from './h1-heads.ts';
-import { createParser, isParseError, METHODS, releaseParser, type NativeParser, type ParserHandler, type ParseError } from './h1-parser.ts';
+import { isParseError, METHODS, type ParserHandler, type ParseError } from './h1-parser.ts';
+import { createH1Parser, type H1Parser } from './h1-scan.ts';
 import type { HttpListenerState } from './http-listener.ts';
 import type { SidecarMetrics } from './metrics.ts';
 import { countFault, rawProxyErrorResponse, sendRawProxyError, type ProxyCause } from './proxy-error.ts';
@@ -33,7 +35,7 @@ export class ClientConn implements ParserHandler {
   readonly out: ResponseWriter;
   readonly remoteAddress: string | undefined;
   readonly #host: ConnHost;
-  readonly #parser: NativeParser;
+  readonly #parser: H1Parser;
   readonly #queue: H1Exchange[] = [];
   #reading: H1Exchange | undefined;
   #headers: string[] = [];
@@ -59,7 +61,7 @@ export class ClientConn implements ParserHandler {
     this.out = new ResponseWriter(socket);
     this.remoteAddress = socket.remoteAddress;
     this.#host = host;
-    this.#parser = createParser('request', this);
+    this.#parser = createH1Parser('request', this);
     this.headStartedAt = performance.now();
     if (!sharedReads) socket.on('data', this.#onData);
     socket.on('end', this.#onEnd);
@@ -115,7 +117,7 @@ export class ClientConn implements ParserHandler {
     this.#gone = true;
     this.#reading = undefined;
     for (const ex of this.#queue.splice(0)) ex.abort('client_closed');
-    releaseParser(this.#parser);
+    this.#parser.release();
   };
 
   onMessageBegin(): void {
@@ -280,7 +282,7 @@ export class ClientConn implements ParserHandler {
     const head = this.#upgradeHead ?? Buffer.alloc(0);
     this.#upgrade = undefined;
     this.#closing = true;
-    releaseParser(this.#parser);
+    this.#parser.release();
     let up: UpstreamCluster | undefined = state.cluster;
     if (up === undefined && state.routes !== undefined) {
       const cluster = state.routes.select(headerOf(req.rawHeaders, 'host'), req.url, headersObject(req.rawHeaders));

@@ -1,8 +1,9 @@
 /**
  * Node's own HTTP/1.1 parser (llhttp, the `HTTPParser` binding node:http uses internally), typed for
- * the fast path. Using it rather than a hand-written parser keeps exactly node's strict-mode
- * defences: Content-Length with Transfer-Encoding, duplicate Content-Length, obs-fold, bare LF and
- * invalid header bytes are parse errors; the 16 KiB header cap is node's `--max-http-header-size`.
+ * the fast path. It has the last word on every message the head scanner (h1-scan.ts) does not take,
+ * which keeps exactly node's strict-mode defences: Content-Length with Transfer-Encoding, duplicate
+ * Content-Length, obs-fold, bare LF and invalid header bytes are parse errors; the 16 KiB header
+ * cap is node's `--max-http-header-size`.
  *
  * The binding is not a public API (`_http_common`); it has kept this shape since Node 12 and the
  * listener falls back to node:http when it is missing (`h1ParserAvailable`).
@@ -99,6 +100,20 @@ for (const name of binding?.methods ?? []) {
   if (code < 0) continue;
   (METHODS as string[])[code] = name;
   (METHOD_CODES as Map<string, number>).set(name, code);
+}
+
+let probe: NativeParser | undefined;
+
+/**
+ * Whether llhttp (strict) takes `bytes` as the start of a message of `kind` without an error so far:
+ * a parser with no callbacks, re-initialised per call, so it costs no call into JavaScript.
+ */
+export function llhttpAcceptsPrefix(kind: 'request' | 'response', bytes: Buffer): boolean {
+  if (binding === undefined) return false;
+  const P = binding.HTTPParser;
+  probe ??= new P();
+  probe.initialize(kind === 'request' ? P.REQUEST : P.RESPONSE, {}, 0, P.kLenientNone);
+  return !isParseError(probe.execute(bytes));
 }
 
 /** Frees the native parser once the current stack (possibly inside execute()) has unwound, as node does. */

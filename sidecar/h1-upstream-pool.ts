@@ -4,7 +4,7 @@
  * pipelining), LIFO reuse so the warmest socket goes first, idle sockets closed after
  * `idleTimeoutMs` (below node's 5 s server default, so the sidecar closes first).
  *
- * Each socket owns a strict response parser; the attempt using the socket (`UpstreamUser`) gets the
+ * Each socket owns a strict response parser (h1-scan.ts); the attempt using the socket (`UpstreamUser`) gets the
  * final response head, body chunks (de-framed) and the end. 1xx interim responses are swallowed, as
  * undici does. A socket goes back to the pool only when its response ended cleanly, the request was
  * sent whole and both sides allow keep-alive; anything else closes it.
@@ -14,7 +14,8 @@
  */
 import { connect, type Socket } from 'node:net';
 import type { ClusterBalancer } from './balancer/cluster-balancer.ts';
-import { createParser, isParseError, releaseParser, SKIP_BODY, type NativeParser, type ParserHandler } from './h1-parser.ts';
+import { isParseError, SKIP_BODY, type ParserHandler } from './h1-parser.ts';
+import { createH1Parser, type H1Parser } from './h1-scan.ts';
 import { sharedReads } from './h1-read-buffer.ts';
 import type { AttemptFailure } from './proxy-error.ts';
 
@@ -44,7 +45,7 @@ export interface PoolOptions {
 export class UpstreamConn implements ParserHandler {
   readonly socket: Socket;
   readonly #pool: EndpointPool;
-  readonly #parser: NativeParser;
+  readonly #parser: H1Parser;
   user: UpstreamUser | undefined;
   connected = false;
   requests = 0;
@@ -59,7 +60,7 @@ export class UpstreamConn implements ParserHandler {
   /** Connects to the pool's endpoint; reads go to the parser through the shared buffer (h1-read-buffer.ts). */
   constructor(pool: EndpointPool) {
     this.#pool = pool;
-    this.#parser = createParser('response', this);
+    this.#parser = createH1Parser('response', this);
     const socket = connect({ host: pool.o.host, port: pool.o.port, noDelay: true, keepAlive: true, onread: sharedReads(this.#onData) });
     this.socket = socket;
     socket.on('error', noop);
@@ -88,7 +89,7 @@ export class UpstreamConn implements ParserHandler {
       const r = this.#parser.finish();
       if (isParseError(r) || this.user !== undefined) this.#fail('reset');
     }
-    releaseParser(this.#parser);
+    this.#parser.release();
   };
 
   #fail(failure: AttemptFailure): void {

@@ -10,7 +10,8 @@
  *   after a framing error the byte stream cannot be trusted (request smuggling).
  *
  * Two engines behind the same surface: the fast path (default; a `net` server, h1-connection.ts,
- * the same parser and defences, its timeouts checked by one sweep per listener like node's
+ * llhttp's verdict on every message its head scanner does not take (h1-scan.ts), the same
+ * defences, its timeouts checked by one sweep per listener like node's
  * `connectionsCheckingInterval`) and node:http + undici (`SIDEMESH_HTTP_FAST_PATH=false`).
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';

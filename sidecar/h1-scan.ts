@@ -1,0 +1,363 @@
+/**
+ * The fast path's HTTP/1.1 parser: plain messages are scanned in JavaScript, everything else goes to
+ * node's strict llhttp (h1-parser.ts), which then parses the rest of that connection.
+ *
+ * Why: every call from llhttp's binding into JavaScript is a full node callback (MakeCallback, with
+ * its microtask and tick checkpoints), three or four per message, and each cut string goes through
+ * the binding too. Scanning a plain head in JavaScript costs less than those calls: ~5 µs against
+ * ~7–10 µs for a request and its response head in a tight loop; through the sidecar, 10 % less CPU
+ * per request at saturation and 4 % less at 1000 req/s (docs/sidecar.md, Performance notes).
+ *
+ * Safety rests on one rule: the scanner accepts a strict SUBSET of what llhttp's strict mode
+ * accepts, and for those messages reports exactly what llhttp would (the same callbacks, header
+ * list, method number, keep-alive). Anything outside the subset is handed, from the first byte of
+ * its message, to llhttp, whose verdict (parse, or 400) stands. The subset:
+ * - heads of at most 8 KiB, CRLF line endings only, no obs-fold (empty lines before a message are
+ *   skipped, as llhttp skips them); a head cut by a read boundary is held (one copy) if llhttp
+ *   accepts its start, and given to llhttp if it is still incomplete after a second read;
+ * - request line `METHOD /origin-form HTTP/1.1|1.0` (a method llhttp knows, not CONNECT; a target
+ *   of RFC 3986 path and query characters);
+ * - status line `HTTP/1.1|1.0 NNN reason` with NNN ≥ 200;
+ * - header names of token characters, values of visible ASCII, space and tab;
+ * - no Transfer-Encoding, no Upgrade, no Proxy-Connection, no `upgrade` in Connection, at most one
+ *   Content-Length of 1–15 digits; a response needs Content-Length unless it is 204 or 304.
+ * So chunked bodies, upgrades, interim and close-delimited responses, and every malformed message
+ * are llhttp's: the scanner only ever frames a head and, for a sized body, counts bytes. After a
+ * message without keep-alive, bytes other than empty lines are llhttp's HPE_CLOSED_CONNECTION.
+ */
+import { createParser, isParseError, llhttpAcceptsPrefix, METHOD_CODES, releaseParser, SKIP_BODY, type NativeParser, type ParseError, type ParserHandler } from './h1-parser.ts';
+
+/** Heads longer than this go to llhttp (which enforces node's 16 KiB limit with its own count). */
+const MAX_HEAD = 8 * 1024;
+/** A head is first looked for in this much of a read (most are far shorter), then in MAX_HEAD. */
+const FIRST_WINDOW = 2 * 1024;
+const LF = 0x0a;
+const CR = 0x0d;
+const SP = 0x20;
+const HTAB = 0x09;
+
+/** Byte classes, indexed by a latin1 char code: names, values, request targets, methods. */
+const TOKEN = charTable("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+/** Field values and reason phrases: HTAB, SP and visible ASCII (no obs-text, no control bytes). */
+const VALUE = charTable(`\t ${visibleAscii()}`);
+/** Origin-form targets after the '/': RFC 3986 pchar, '/' and '?' (percent-encoding included). */
+const TARGET = charTable("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/?%");
+const METHOD = charTable('ABCDEFGHIJKLMNOPQRSTUVWXYZ-');
+
+function charTable(chars: string): Uint8Array {
+  const t = new Uint8Array(256);
+  for (let i = 0; i < chars.length; i++) t[chars.charCodeAt(i)] = 1;
+  return t;
+}
+
+function visibleAscii(): string {
+  let out = '';
+  for (let c = 0x21; c <= 0x7e; c++) out += String.fromCharCode(c);
+  return out;
+}
+
+export type ParserKind = 'request' | 'response';
+
+/** What execute()/finish() report, as node's binding does: bytes parsed or the parse error. */
+export interface H1Parser {
+  execute(data: Buffer): number | ParseError;
+  finish(): number | ParseError | undefined;
+  release(): void;
+  /** llhttp parses this connection (from the start, or since a message outside the subset). */
+  readonly llhttp: boolean;
+}
+
+/** A parser for `kind` wired to `h`: the scanner with llhttp behind it. */
+export function createH1Parser(kind: ParserKind, h: ParserHandler): H1Parser {
+  return new ScanParser(kind, h);
+}
+
+/** llhttp alone: the reference the scanner is tested against (test/sidecar/h1-scan.test.ts). */
+export function createNativeH1Parser(kind: ParserKind, h: ParserHandler): H1Parser {
+  const p = createParser(kind, h);
+  return { execute: (d) => p.execute(d), finish: () => p.finish(), release: () => releaseParser(p), llhttp: true };
+}
+
+interface Head {
+  method: number;
+  url: string;
+  status: number;
+  statusText: string;
+  minor: number;
+  headers: string[];
+  keepAlive: boolean;
+  /** Body bytes declared (Content-Length), -1 for none. */
+  length: number;
+}
+
+class ScanParser implements H1Parser {
+  readonly #kind: ParserKind;
+  readonly #h: ParserHandler;
+  #native: NativeParser | undefined;
+  /** A head split across reads, copied (reads share one buffer). */
+  #pending: Buffer | undefined;
+  /** Body bytes still to come of the current message. */
+  #bodyLeft = 0;
+  /** onMessageBegin was called for the message now being read. */
+  #begun = false;
+  /** The current message has no keep-alive: llhttp (strict) takes nothing after it but CR/LF. */
+  #lastMessage = false;
+  #closed = false;
+  #released = false;
+
+  constructor(kind: ParserKind, h: ParserHandler) {
+    this.#kind = kind;
+    this.#h = h;
+  }
+
+  get llhttp(): boolean {
+    return this.#native !== undefined;
+  }
+
+  execute(data: Buffer): number | ParseError {
+    if (this.#native !== undefined) return this.#native.execute(data);
+    let buf = data;
+    // Offsets below are in `buf`; a held head prefix shifts them against `data`.
+    let shift = 0;
+    if (this.#pending !== undefined) {
+      shift = this.#pending.length;
+      buf = Buffer.concat([this.#pending, data]);
+      this.#pending = undefined;
+    }
+    const h = this.#h;
+    let i = 0;
+    while (i < buf.length && !this.#released) {
+      if (this.#closed) {
+        while (i < buf.length && (buf[i] === CR || buf[i] === LF)) i++;
+        if (i < buf.length) return parseError('HPE_CLOSED_CONNECTION', 'Data after `Connection: close`', i - shift);
+        break;
+      }
+      if (this.#bodyLeft > 0) {
+        const n = Math.min(this.#bodyLeft, buf.length - i);
+        this.#bodyLeft -= n;
+        // A copy in its own memory, as llhttp's binding makes one (`buf` may be the shared read
+        // buffer); not from node's 8 KiB pool, whose slabs a retained slice would keep alive.
+        const chunk = Buffer.allocUnsafeSlow(n);
+        buf.copy(chunk, 0, i, i + n);
+        h.onBody(chunk);
+        i += n;
+        if (this.#bodyLeft === 0) this.#complete();
+        continue;
+      }
+      if (!this.#begun) {
+        // Empty lines before a message are skipped (llhttp does, without a message begin).
+        while (i < buf.length && (buf[i] === CR || buf[i] === LF)) i++;
+        if (i === buf.length) break;
+        this.#begun = true;
+        h.onMessageBegin?.();
+        if (this.#released) break;
+      }
+      // The head as latin1 text (bytes map 1:1 to chars), searched and scanned as one string.
+      let window = Math.min(buf.length - i, FIRST_WINDOW);
+      let text = buf.toString('latin1', i, i + window);
+      let end = text.indexOf('\r\n\r\n');
+      if (end === -1 && window < buf.length - i) {
+        window = Math.min(buf.length - i, MAX_HEAD);
+        text = buf.toString('latin1', i, i + window);
+        end = text.indexOf('\r\n\r\n');
+      }
+      if (end === -1) {
+        // A head split over more than two reads (a slow client) is llhttp's too: no re-copying. A
+        // partial head llhttp already rejects goes to it now, so its 400 is not delayed.
+        if (i + window === buf.length && window < MAX_HEAD && i >= shift && llhttpAcceptsPrefix(this.#kind, buf.subarray(i))) {
+          this.#pending = Buffer.from(buf.subarray(i));
+          return data.length;
+        }
+        return this.#fallBack(buf, i, shift);
+      }
+      const head = this.#kind === 'request' ? scanRequestHead(text, end + 2) : scanResponseHead(text, end + 2);
+      if (head === undefined) return this.#fallBack(buf, i, shift);
+      i += end + 4;
+      this.#lastMessage = !head.keepAlive;
+      const skip = h.onHeadersComplete(1, head.minor, head.headers, head.method, head.url, head.status, head.statusText, false, head.keepAlive);
+      if (this.#released) break;
+      // 204 and 304 have no body whatever their Content-Length says; nor has the answer to a HEAD.
+      if (head.length > 0 && skip !== SKIP_BODY && head.status !== 204 && head.status !== 304) this.#bodyLeft = head.length;
+      else this.#complete();
+    }
+    return data.length;
+  }
+
+  #complete(): void {
+    this.#begun = false;
+    this.#closed = this.#lastMessage;
+    this.#h.onMessageComplete();
+  }
+
+  /** From `buf[i]`, a message boundary, llhttp parses this connection. Returns offsets in `data`. */
+  #fallBack(buf: Buffer, i: number, shift: number): number | ParseError {
+    const h = this.#h;
+    // The message already began for the handler: llhttp's own begin for it is not repeated.
+    let skipBegin = this.#begun;
+    const relay: ParserHandler = {
+      onMessageBegin: () => {
+        if (skipBegin) skipBegin = false;
+        else h.onMessageBegin?.();
+      },
+      onHeaders: (headers, url) => h.onHeaders(headers, url),
+      onHeadersComplete: (major, minor, headers, method, url, status, statusText, upgrade, keepAlive) => h.onHeadersComplete(major, minor, headers, method, url, status, statusText, upgrade, keepAlive),
+      onBody: (chunk) => h.onBody(chunk),
+      onMessageComplete: () => h.onMessageComplete(),
+    };
+    const p = createParser(this.#kind, relay);
+    this.#native = p;
+    const r = p.execute(buf.subarray(i));
+    if (isParseError(r)) {
+      r.bytesParsed += i - shift;
+      return r;
+    }
+    return r + i - shift;
+  }
+
+  finish(): number | ParseError | undefined {
+    if (this.#native !== undefined) return this.#native.finish();
+    if (this.#bodyLeft === 0 && this.#pending === undefined) return 0;
+    return parseError('HPE_INVALID_EOF_STATE', 'Invalid EOF state', 0);
+  }
+
+  release(): void {
+    this.#released = true;
+    this.#pending = undefined;
+    if (this.#native !== undefined) releaseParser(this.#native);
+  }
+}
+
+/** An error shaped as the binding's (ParseError). */
+function parseError(code: string, reason: string, bytesParsed: number): ParseError {
+  const err = new Error(`Parse Error: ${reason}`) as ParseError;
+  err.code = code;
+  err.bytesParsed = bytesParsed;
+  return err;
+}
+
+/**
+ * `text[0, end)` is a request head up to and including its last header line's CRLF (the empty line
+ * that closes the head is not included); `text` may go on past `end`.
+ */
+export function scanRequestHead(text: string, end = text.length): Head | undefined {
+  // METHOD SP
+  let p = 0;
+  while (METHOD[text.charCodeAt(p)] === 1) p++;
+  if (p === 0 || text.charCodeAt(p) !== SP) return undefined;
+  const name = text.slice(0, p);
+  const method = METHOD_CODES.get(name);
+  if (method === undefined || name === 'CONNECT') return undefined;
+  // '/' target SP
+  const t = ++p;
+  if (text.charCodeAt(p) !== 0x2f) return undefined;
+  while (TARGET[text.charCodeAt(p)] === 1) p++;
+  if (text.charCodeAt(p) !== SP) return undefined;
+  const url = text.slice(t, p);
+  // HTTP/1.x CRLF
+  const minor = httpVersion(text, p + 1);
+  if (minor === -1 || text.charCodeAt(p + 9) !== CR || text.charCodeAt(p + 10) !== LF) return undefined;
+  const head: Head = { method, url, status: 0, statusText: '', minor, headers: [], keepAlive: false, length: -1 };
+  return scanFields(text, p + 11, end, head) ? head : undefined;
+}
+
+/** As scanRequestHead, for a response head: `HTTP/1.x NNN reason`, NNN ≥ 200, with a length or none needed. */
+export function scanResponseHead(text: string, end = text.length): Head | undefined {
+  const minor = httpVersion(text, 0);
+  if (minor === -1 || text.charCodeAt(8) !== SP) return undefined;
+  const d0 = text.charCodeAt(9) - 0x30;
+  const d1 = text.charCodeAt(10) - 0x30;
+  const d2 = text.charCodeAt(11) - 0x30;
+  if (!(d0 >= 2 && d0 <= 9 && d1 >= 0 && d1 <= 9 && d2 >= 0 && d2 <= 9) || text.charCodeAt(12) !== SP) return undefined;
+  const status = d0 * 100 + d1 * 10 + d2;
+  let p = 13;
+  while (VALUE[text.charCodeAt(p)] === 1) p++;
+  if (text.charCodeAt(p) !== CR || text.charCodeAt(p + 1) !== LF) return undefined;
+  const head: Head = { method: 0, url: '', status, statusText: text.slice(13, p), minor, headers: [], keepAlive: false, length: -1 };
+  if (!scanFields(text, p + 2, end, head)) return undefined;
+  // Without a length only 204 and 304 are framed; other bodies run to EOF, which llhttp handles.
+  if (head.length === -1 && status !== 204 && status !== 304) return undefined;
+  return head;
+}
+
+/** `HTTP/1.0` or `HTTP/1.1` at `p`: the minor version, else -1. */
+function httpVersion(text: string, p: number): number {
+  if (!text.startsWith('HTTP/1.', p)) return -1;
+  const c = text.charCodeAt(p + 7);
+  return c === 0x31 ? 1 : c === 0x30 ? 0 : -1;
+}
+
+/**
+ * Header lines in `text[pos, end)`, each `token ':' OWS value OWS CRLF`; false when one falls outside
+ * the subset. The value keeps its inner spaces and tabs and loses the surrounding ones, as llhttp's.
+ * Sets the declared length and keep-alive.
+ */
+function scanFields(text: string, pos: number, end: number, head: Head): boolean {
+  const headers = head.headers;
+  let close = false;
+  let keepAlive = false;
+  while (pos < end) {
+    let p = pos;
+    while (TOKEN[text.charCodeAt(p)] === 1) p++;
+    if (p === pos || text.charCodeAt(p) !== 0x3a) return false;
+    const name = text.slice(pos, p);
+    p++;
+    let c = text.charCodeAt(p);
+    while (c === SP || c === HTAB) c = text.charCodeAt(++p);
+    const start = p;
+    let last = p;
+    while (VALUE[c] === 1) {
+      p++;
+      if (c !== SP && c !== HTAB) last = p;
+      c = text.charCodeAt(p);
+    }
+    if (c !== CR || text.charCodeAt(p + 1) !== LF || p >= end) return false;
+    const value = text.slice(start, last);
+    pos = p + 2;
+    switch (name.length) {
+      case 7:
+        if (name.toLowerCase() === 'upgrade') return false;
+        break;
+      case 10:
+        if (name.toLowerCase() === 'connection') {
+          const v = value.toLowerCase();
+          if (v === 'keep-alive') keepAlive = true;
+          else if (v === 'close') close = true;
+          else {
+            for (const t of v.split(',')) {
+              const token = t.trim();
+              if (token === 'close') close = true;
+              else if (token === 'keep-alive') keepAlive = true;
+              else if (token === 'upgrade') return false;
+            }
+          }
+        }
+        break;
+      case 14:
+        if (name.toLowerCase() === 'content-length') {
+          if (head.length !== -1 || !isDigits(value)) return false;
+          head.length = Number(value);
+        }
+        break;
+      case 16:
+        if (name.toLowerCase() === 'proxy-connection') return false;
+        break;
+      case 17:
+        if (name.toLowerCase() === 'transfer-encoding') return false;
+        break;
+    }
+    headers.push(name, value);
+  }
+  // llhttp_should_keep_alive: HTTP/1.1 unless `close`; HTTP/1.0 only with `keep-alive`.
+  head.keepAlive = head.minor === 1 ? !close : keepAlive;
+  return true;
+}
+
+/** 1 to 15 ASCII digits (a length JavaScript numbers hold exactly). */
+function isDigits(s: string): boolean {
+  if (s.length === 0 || s.length > 15) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
+}
