@@ -41,7 +41,6 @@ try {
 
 export const h1ParserAvailable = binding !== undefined;
 
-
 // Callback slots of the binding (HTTPParser.kOn*), stable since Node 12.
 export const ON_MESSAGE_BEGIN = 0;
 export const ON_HEADERS = 1;
