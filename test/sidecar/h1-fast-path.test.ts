@@ -197,6 +197,32 @@ describe('HTTP/1.1 fast path against hostile and unusual traffic', () => {
     expect(answer).toMatch(/^HTTP\/1.1 200 [^]*\r\n\r\na$/);
   });
 
+  it('a head cut over two or three reads, with other connections read in between, arrives whole', async () => {
+    // All fast-path sockets read into one shared buffer: a held part of a head must be a copy.
+    const head = 'POST /split HTTP/1.1\r\nHost: x\r\nX-Marker: abcdefghijklmnopqrstuvwxyz\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello';
+    for (const cuts of [[30], [12, 47]]) {
+      seen.length = 0;
+      const answer = await new Promise<string>((resolve) => {
+        const s = connect(8081, VIP);
+        let got = '';
+        s.on('data', (d) => (got += d.toString('latin1')));
+        s.on('close', () => resolve(got));
+        const parts = [...cuts, head.length].map((end, k, all) => head.slice(k === 0 ? 0 : all[k - 1], end));
+        const next = async (k: number): Promise<void> => {
+          if (k === parts.length) return;
+          s.write(parts[k], 'latin1');
+          // Another connection's whole exchange goes through the shared read buffer meanwhile.
+          expect(await raw('GET /other HTTP/1.1\r\nHost: x\r\nX-Noise: ' + 'z'.repeat(200) + '\r\nConnection: close\r\n\r\n', 8081)).toMatch(/^HTTP\/1.1 200 /);
+          await next(k + 1);
+        };
+        void next(0);
+      });
+      expect(answer, `cut at ${cuts}`).toMatch(/^HTTP\/1.1 200 [^]*ok$/);
+      const split = seen.find((h) => h.startsWith('POST /split'));
+      expect(split, `cut at ${cuts}`).toContain('X-Marker: abcdefghijklmnopqrstuvwxyz');
+    }
+  });
+
   it('fuzz: mangled requests get an HTTP answer or a close, never a crash or a smuggled request', async () => {
     const base = 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nX-Id: 1\r\n\r\nhello';
     const noise = ['\r', '\n', '\0', ' ', ':', '\x7f', 'Transfer-Encoding: chunked\r\n', 'Content-Length: 9\r\n', '0\r\n\r\n', '\xff'];
