@@ -126,6 +126,10 @@ class ScanParser implements H1Parser {
     }
     const h = this.#h;
     let i = 0;
+    // `buf` from `textAt` as latin1 text (bytes map 1:1 to chars), converted once per window and
+    // reused for the messages that follow in it (pipelined requests, a head after a body).
+    let text = '';
+    let textAt = 0;
     while (i < buf.length && !this.#released) {
       if (this.#closed) {
         while (i < buf.length && (buf[i] === CR || buf[i] === LF)) i++;
@@ -152,14 +156,21 @@ class ScanParser implements H1Parser {
         h.onMessageBegin?.();
         if (this.#released) break;
       }
-      // The head as latin1 text (bytes map 1:1 to chars), searched and scanned as one string.
-      let window = Math.min(buf.length - i, FIRST_WINDOW);
-      let text = buf.toString('latin1', i, i + window);
-      let end = text.indexOf('\r\n\r\n');
-      if (end === -1 && window < buf.length - i) {
-        window = Math.min(buf.length - i, MAX_HEAD);
+      let at = i - textAt;
+      let end = at < text.length ? text.indexOf('\r\n\r\n', at) : -1;
+      let window = 0;
+      if (end === -1) {
+        // Not within the text at hand: convert from here, a short window first.
+        window = Math.min(buf.length - i, FIRST_WINDOW);
         text = buf.toString('latin1', i, i + window);
+        textAt = i;
+        at = 0;
         end = text.indexOf('\r\n\r\n');
+        if (end === -1 && window < buf.length - i) {
+          window = Math.min(buf.length - i, MAX_HEAD);
+          text = buf.toString('latin1', i, i + window);
+          end = text.indexOf('\r\n\r\n');
+        }
       }
       if (end === -1) {
         // A head split over more than two reads (a slow client) is llhttp's too: no re-copying. A
@@ -170,9 +181,9 @@ class ScanParser implements H1Parser {
         }
         return this.#fallBack(buf, i, shift);
       }
-      const head = this.#kind === 'request' ? scanRequestHead(text, end + 2) : scanResponseHead(text, end + 2);
+      const head = this.#kind === 'request' ? scanRequestHead(text, at, end + 2) : scanResponseHead(text, at, end + 2);
       if (head === undefined) return this.#fallBack(buf, i, shift);
-      i += end + 4;
+      i = textAt + end + 4;
       this.#lastMessage = !head.keepAlive;
       const skip = h.onHeadersComplete(1, head.minor, head.headers, head.method, head.url, head.status, head.statusText, false, head.keepAlive);
       if (this.#released) break;
@@ -236,15 +247,15 @@ function parseError(code: string, reason: string, bytesParsed: number): ParseErr
 }
 
 /**
- * `text[0, end)` is a request head up to and including its last header line's CRLF (the empty line
- * that closes the head is not included); `text` may go on past `end`.
+ * `text[start, end)` is a request head up to and including its last header line's CRLF (the empty
+ * line that closes the head is not included); `text` may go on past `end`.
  */
-export function scanRequestHead(text: string, end = text.length): Head | undefined {
+export function scanRequestHead(text: string, start: number, end: number): Head | undefined {
   // METHOD SP
-  let p = 0;
+  let p = start;
   while (METHOD[text.charCodeAt(p)] === 1) p++;
-  if (p === 0 || text.charCodeAt(p) !== SP) return undefined;
-  const name = text.slice(0, p);
+  if (p === start || text.charCodeAt(p) !== SP) return undefined;
+  const name = text.slice(start, p);
   const method = METHOD_CODES.get(name);
   if (method === undefined || name === 'CONNECT') return undefined;
   // '/' target SP
@@ -261,18 +272,18 @@ export function scanRequestHead(text: string, end = text.length): Head | undefin
 }
 
 /** As scanRequestHead, for a response head: `HTTP/1.x NNN reason`, NNN ≥ 200, with a length or none needed. */
-export function scanResponseHead(text: string, end = text.length): Head | undefined {
-  const minor = httpVersion(text, 0);
-  if (minor === -1 || text.charCodeAt(8) !== SP) return undefined;
-  const d0 = text.charCodeAt(9) - 0x30;
-  const d1 = text.charCodeAt(10) - 0x30;
-  const d2 = text.charCodeAt(11) - 0x30;
-  if (!(d0 >= 2 && d0 <= 9 && d1 >= 0 && d1 <= 9 && d2 >= 0 && d2 <= 9) || text.charCodeAt(12) !== SP) return undefined;
+export function scanResponseHead(text: string, start: number, end: number): Head | undefined {
+  const minor = httpVersion(text, start);
+  if (minor === -1 || text.charCodeAt(start + 8) !== SP) return undefined;
+  const d0 = text.charCodeAt(start + 9) - 0x30;
+  const d1 = text.charCodeAt(start + 10) - 0x30;
+  const d2 = text.charCodeAt(start + 11) - 0x30;
+  if (!(d0 >= 2 && d0 <= 9 && d1 >= 0 && d1 <= 9 && d2 >= 0 && d2 <= 9) || text.charCodeAt(start + 12) !== SP) return undefined;
   const status = d0 * 100 + d1 * 10 + d2;
-  let p = 13;
+  let p = start + 13;
   while (VALUE[text.charCodeAt(p)] === 1) p++;
   if (text.charCodeAt(p) !== CR || text.charCodeAt(p + 1) !== LF) return undefined;
-  const head: Head = { method: 0, url: '', status, statusText: text.slice(13, p), minor, headers: [], keepAlive: false, length: -1 };
+  const head: Head = { method: 0, url: '', status, statusText: text.slice(start + 13, p), minor, headers: [], keepAlive: false, length: -1 };
   if (!scanFields(text, p + 2, end, head)) return undefined;
   // Without a length only 204 and 304 are framed; other bodies run to EOF, which llhttp handles.
   if (head.length === -1 && status !== 204 && status !== 304) return undefined;
