@@ -203,18 +203,22 @@ class ScanParser implements H1Parser {
   /** From `buf[i]`, a message boundary, llhttp parses this connection. Returns offsets in `data`. */
   #fallBack(buf: Buffer, i: number, shift: number): number | ParseError {
     const h = this.#h;
-    // The message already began for the handler: llhttp's own begin for it is not repeated.
-    let skipBegin = this.#begun;
     const relay: ParserHandler = {
-      onMessageBegin: () => {
-        if (skipBegin) skipBegin = false;
-        else h.onMessageBegin?.();
-      },
       onHeaders: (headers, url) => h.onHeaders(headers, url),
       onHeadersComplete: (major, minor, headers, method, url, status, statusText, upgrade, keepAlive) => h.onHeadersComplete(major, minor, headers, method, url, status, statusText, upgrade, keepAlive),
       onBody: (chunk) => h.onBody(chunk),
       onMessageComplete: () => h.onMessageComplete(),
     };
+    // Only a handler that wants message begins gets them (each is one more call into JavaScript);
+    // the message already began for it: llhttp's own begin for that message is not repeated.
+    const begin = h.onMessageBegin;
+    if (begin !== undefined) {
+      let skipBegin = this.#begun;
+      relay.onMessageBegin = () => {
+        if (skipBegin) skipBegin = false;
+        else begin.call(h);
+      };
+    }
     const p = createParser(this.#kind, relay);
     this.#native = p;
     const r = p.execute(buf.subarray(i));
