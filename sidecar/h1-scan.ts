@@ -131,11 +131,6 @@ class ScanParser implements H1Parser {
     let text = '';
     let textAt = 0;
     while (i < buf.length && !this.#released) {
-      if (this.#closed) {
-        while (i < buf.length && (buf[i] === CR || buf[i] === LF)) i++;
-        if (i < buf.length) return parseError('HPE_CLOSED_CONNECTION', 'Data after `Connection: close`', i - shift);
-        break;
-      }
       if (this.#bodyLeft > 0) {
         const n = Math.min(this.#bodyLeft, buf.length - i);
         this.#bodyLeft -= n;
@@ -149,9 +144,11 @@ class ScanParser implements H1Parser {
         continue;
       }
       if (!this.#begun) {
-        // Empty lines before a message are skipped (llhttp does, without a message begin).
+        // Empty lines before a message are skipped (llhttp does, without a message begin); after a
+        // message without keep-alive, anything else is an error.
         while (i < buf.length && (buf[i] === CR || buf[i] === LF)) i++;
         if (i === buf.length) break;
+        if (this.#closed) return parseError('HPE_CLOSED_CONNECTION', 'Data after `Connection: close`', i - shift);
         this.#begun = true;
         h.onMessageBegin?.();
         if (this.#released) break;
