@@ -1,5 +1,6 @@
 import { connect, createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seededInts } from '../support/prng.ts';
 import type { Sidecar } from '../../sidecar/sidecar.ts';
 import { cluster, document, ep, FakeDiscover, get, httpListener, metricsText, sidecarEnv, startSidecar, startUpstream, waitFor, type Upstream } from './helpers.ts';
 
@@ -226,8 +227,7 @@ describe('HTTP/1.1 fast path against hostile and unusual traffic', () => {
   it('fuzz: mangled requests get an HTTP answer or a close, never a crash or a smuggled request', async () => {
     const base = 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nX-Id: 1\r\n\r\nhello';
     const noise = ['\r', '\n', '\0', ' ', ':', '\x7f', 'Transfer-Encoding: chunked\r\n', 'Content-Length: 9\r\n', '0\r\n\r\n', '\xff'];
-    let seed = 42;
-    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+    const rnd = seededInts(42);
     for (let i = 0; i < 150; i++) {
       let bytes = base;
       for (let k = 0, n = 1 + rnd(3); k < n; k++) {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { seededInts } from '../support/prng.ts';
 import { downstreamResponseHead, scanRequest, upstreamRequestHead } from '../../sidecar/h1-heads.ts';
 import { createParser, isParseError, METHODS, releaseParser } from '../../sidecar/h1-parser.ts';
 import { upstreamRequestHeaders } from '../../sidecar/http-headers.ts';
@@ -26,8 +27,7 @@ const TCHAR = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN
 
 describe('fast-path heads', () => {
   it('fuzz: a rewritten request head parses back strictly to exactly http-headers.ts\'s list', () => {
-    let seed = 7;
-    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+    const rnd = seededInts(7);
     const pickName = () => ['Host', 'Connection', 'Keep-Alive', 'TE', 'Upgrade', 'X-Forwarded-For', 'Cookie', 'Expect', 'Proxy-X', 'Content-Length', 'Transfer-Encoding'][rnd(11)] ?? 'x';
     let accepted = 0;
     for (let i = 0; i < 800; i++) {

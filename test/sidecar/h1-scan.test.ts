@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { seededInts } from '../support/prng.ts';
 import { isParseError, METHODS, SKIP_BODY, type ParserHandler } from '../../sidecar/h1-parser.ts';
 import { createH1Parser, createNativeH1Parser, type H1Parser, type ParserKind } from '../../sidecar/h1-scan.ts';
 
@@ -187,8 +188,7 @@ describe('h1 scanner', () => {
   });
 
   it('fuzz: random and mangled messages, whole and split, give llhttp\'s events every time', () => {
-    let seed = Number(process.env.H1_FUZZ_SEED ?? 11);
-    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+    const rnd = seededInts(Number(process.env.H1_FUZZ_SEED ?? 11));
     const pick = <T>(xs: readonly T[]): T => xs[rnd(xs.length)];
     const names = ['Host', 'Content-Length', 'content-length', 'Transfer-Encoding', 'Connection', 'Upgrade', 'Proxy-Connection', 'Expect', 'X-A', 'Cookie', 'TE', 'Keep-Alive', 'x_y', 'X~!#'];
     const values = ['x', '', ' spaced  out ', '\tt', '0', '3', '12', '3, 3', '-1', '007', '3 ', 'chunked', 'gzip, chunked', 'close', 'keep-alive', 'Upgrade', 'close, upgrade', '100-continue', 'a\x01b', 'caf\xe9', '\x7f',
@@ -230,8 +230,7 @@ describe('h1 scanner', () => {
   });
 
   it('fuzz: byte-level mutations of plain messages (any byte value, inserted, replaced, removed) give llhttp\'s events', () => {
-    let seed = Number(process.env.H1_FUZZ_SEED ?? 23);
-    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+    const rnd = seededInts(Number(process.env.H1_FUZZ_SEED ?? 23));
     const corpus: [ParserKind, string][] = [
       ['request', 'GET /a?b=c HTTP/1.1\r\nHost: orders:8080\r\nAccept: */*\r\n\r\n'],
       ['request', 'POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nConnection: keep-alive\r\n\r\nbodyGET / HTTP/1.0\r\n\r\n'],

@@ -12,3 +12,12 @@ export function mulberry32(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/**
+ * A seeded integer in [0, n) per call, from mulberry32. (An LCG taken `% n` is not a substitute: its
+ * low bits repeat with a short period, so `% 2` can give the same answer on every iteration of a loop.)
+ */
+export function seededInts(seed: number): (n: number) => number {
+  const next = mulberry32(seed);
+  return (n) => Math.floor(next() * n);
+}
