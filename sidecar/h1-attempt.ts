@@ -5,6 +5,7 @@
  */
 import type { EndpointState } from './balancer/endpoint-state.ts';
 import type { H1Exchange } from './h1-exchange.ts';
+import type { ScannedHead } from './h1-heads.ts';
 import type { EndpointPool, UpstreamConn, UpstreamUser } from './h1-upstream-pool.ts';
 import type { AttemptFailure } from './proxy-error.ts';
 
@@ -34,8 +35,8 @@ export class H1Attempt implements UpstreamUser {
     this.ex.onReady(this);
   }
 
-  onUpstreamHead(status: number, statusText: string | undefined, raw: string[]): boolean {
-    return this.ex.onHead(this, status, statusText, raw);
+  onUpstreamHead(status: number, statusText: string | undefined, raw: string[], _keepAlive: boolean, scanned: ScannedHead | undefined): boolean {
+    return this.ex.onHead(this, status, statusText, raw, scanned);
   }
 
   onUpstreamData(chunk: Buffer): void {

@@ -14,7 +14,7 @@
 import type { Socket } from 'node:net';
 import { H1Exchange } from './h1-exchange.ts';
 import { ResponseWriter } from './h1-response-writer.ts';
-import { headersObject, scanRequest } from './h1-heads.ts';
+import { headersObject, scanRequest, type ScannedHead } from './h1-heads.ts';
 import { isParseError, METHODS, type ParserHandler, type ParseError } from './h1-parser.ts';
 import { createH1Parser, type H1Parser } from './h1-scan.ts';
 import type { HttpListenerState } from './http-listener.ts';
@@ -132,7 +132,7 @@ export class ClientConn implements ParserHandler {
     this.#url += url;
   }
 
-  onHeadersComplete(major: number, minor: number, headers: string[] | undefined, method: number, url: string | undefined, _s: number, _t: string | undefined, upgrade: boolean, keepAlive: boolean): number {
+  onHeadersComplete(major: number, minor: number, headers: string[] | undefined, method: number, url: string | undefined, _s: number, _t: string | undefined, upgrade: boolean, keepAlive: boolean, scanned?: ScannedHead): number {
     this.headStartedAt = 0;
     const raw = headers ?? this.#headers;
     const path = url ?? this.#url;
@@ -156,7 +156,7 @@ export class ClientConn implements ParserHandler {
       const cluster = state.routes.select(scan.host, path, state.routes.usesHeaders ? headersObject(raw) : EMPTY);
       up = cluster === undefined ? undefined : state.clusters.get(cluster);
     }
-    const ex = new H1Exchange(this, up, up?.traffic ?? state.traffic, name, path, raw, scan, major === 1 && minor === 0, keepAlive);
+    const ex = new H1Exchange(this, up, up?.traffic ?? state.traffic, name, path, raw, scan, major === 1 && minor === 0, keepAlive, scanned);
     this.#queue.push(ex);
     this.#reading = ex;
     if (this.#queue.length === 1) ex.start();

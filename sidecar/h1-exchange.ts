@@ -10,7 +10,7 @@
 import { Backoff } from '../lib/backoff.ts';
 import { H1Attempt } from './h1-attempt.ts';
 import type { ClientConn } from './h1-connection.ts';
-import { downstreamResponseHead, responseFraming, upstreamRequestHead, type Framing, type RequestScan } from './h1-heads.ts';
+import { downstreamResponseHead, responseFraming, upstreamRequestHead, type Framing, type RequestScan, type ScannedHead } from './h1-heads.ts';
 import { H1RequestBody } from './h1-request-body.ts';
 import { hashValue } from './http-headers.ts';
 import { methodLabel, type TrafficMetrics } from './metrics.ts';
@@ -28,6 +28,8 @@ export class H1Exchange {
   readonly scan: RequestScan;
   readonly http10: boolean;
   readonly keepAlive: boolean;
+  /** The request head as the scanner read it (undefined when llhttp parsed it). */
+  readonly scanned: ScannedHead | undefined;
   readonly startedAt = performance.now();
   head = '';
   hashKey: string | undefined;
@@ -53,7 +55,7 @@ export class H1Exchange {
   /** Absent when the request has no body. */
   readonly body: H1RequestBody | undefined;
 
-  constructor(client: ClientConn, up: UpstreamCluster | undefined, traffic: TrafficMetrics, method: string, url: string, raw: string[], scan: RequestScan, http10: boolean, keepAlive: boolean) {
+  constructor(client: ClientConn, up: UpstreamCluster | undefined, traffic: TrafficMetrics, method: string, url: string, raw: string[], scan: RequestScan, http10: boolean, keepAlive: boolean, scanned?: ScannedHead) {
     this.client = client;
     this.up = up;
     this.traffic = traffic;
@@ -63,6 +65,7 @@ export class H1Exchange {
     this.scan = scan;
     this.http10 = http10;
     this.keepAlive = keepAlive;
+    this.scanned = scanned;
     if (scan.framing !== 'none') this.body = new H1RequestBody(client, scan.framing === 'chunked');
   }
 
@@ -76,7 +79,7 @@ export class H1Exchange {
     if (!b.tryAcquireRequest()) return this.fail('overflow');
     this.holdsRequest = true;
     if (this.scan.expectContinue && !this.http10 && this.body !== undefined && !this.body.ended) this.client.write('HTTP/1.1 100 Continue\r\n\r\n');
-    this.head = upstreamRequestHead(this.method, this.url, this.raw, this.scan, this.client.remoteAddress);
+    this.head = upstreamRequestHead(this.method, this.url, this.raw, this.scan, this.client.remoteAddress, this.scanned);
     const hashOn = up.policy.hashOn;
     if (hashOn !== null) this.hashKey = hashOn.kind === 'source' ? this.client.remoteAddress : hashValue(this.client.headersOf(this), hashOn.kind, hashOn.name);
     const timeoutMs = up.policy.requestTimeoutMs;
@@ -133,7 +136,7 @@ export class H1Exchange {
     this.body?.end();
   }
 
-  onHead(a: H1Attempt, status: number, statusText: string | undefined, raw: string[]): boolean {
+  onHead(a: H1Attempt, status: number, statusText: string | undefined, raw: string[], scanned: ScannedHead | undefined): boolean {
     const skip = this.method === 'HEAD';
     this.releasePending();
     if (this.finished || a.done) return skip;
@@ -146,7 +149,7 @@ export class H1Exchange {
     this.out = framing === 'chunked' || framing === 'close' ? (this.http10 ? 'close' : 'chunked') : framing;
     this.closeAfter = this.out === 'close' || !this.client.keepAliveAfter(this);
     this.headSent = true;
-    this.client.out.head(downstreamResponseHead(status, statusText, raw, length, this.out, this.closeAfter));
+    this.client.out.head(downstreamResponseHead(status, statusText, raw, length, this.out, this.closeAfter, scanned));
     return skip;
   }
 

@@ -4,11 +4,46 @@
  * kept, x-forwarded-* added, Expect answered by the sidecar. Here only the framing is added back:
  * bodies are re-framed by the sidecar (Content-Length kept, chunked re-chunked), so the framing
  * headers the peer sent never reach the other side unchecked.
+ *
+ * A head the JavaScript scanner accepted (h1-scan.ts: sized or bodiless, no Transfer-Encoding or
+ * Upgrade) is forwarded as its own text with the lines those rules drop cut out and the added ones
+ * appended: the same fields in the same order as rebuilding it from the header list, without a
+ * string per field (docs/sidecar.md, Performance notes). Content-Length keeps its place there.
  */
 import { downstreamRawResponseHeaders, upstreamRequestHeaders } from './http-headers.ts';
 
 /** How a message body is delimited on the wire. */
 export type Framing = 'none' | 'length' | 'chunked' | 'close';
+
+/** Fields the scanner marks for the head builders: 1–5 are hop-by-hop (cut both ways), the rest what the request rules read. */
+export const FIELD = {
+  connection: 1,
+  keepAlive: 2,
+  te: 3,
+  trailer: 4,
+  /** `proxy-*` */
+  proxy: 5,
+  xForwardedFor: 6,
+  xForwardedProto: 7,
+  xForwardedHost: 8,
+  expect: 9,
+  host: 10,
+} as const;
+
+/** A head as the scanner read it (h1-scan.ts), for forwarding it as text. */
+export interface ScannedHead {
+  /** latin1 text holding the head (it may hold more than this head). */
+  readonly text: string;
+  readonly minor: number;
+  /** Where the start line begins, where the field lines begin, and the end of the last one's CRLF. */
+  readonly start: number;
+  readonly fields: number;
+  readonly end: number;
+  /** Five numbers per marked field, in field order: FIELD kind, line start, line end, value start, value end. */
+  readonly marks: readonly number[] | undefined;
+  /** A Connection header names other headers, which are hop-by-hop then: the head is rebuilt instead. */
+  readonly namesHeaders: boolean;
+}
 
 /** The value of a header in node's raw `[name, value, …]` list, repeated values joined with ", ". */
 export function rawHeader(raw: readonly string[], lower: string): string | undefined {
@@ -75,8 +110,12 @@ export function scanRequest(raw: readonly string[]): RequestScan {
   return { framing, host, connection, expectContinue };
 }
 
-/** The head sent upstream: always HTTP/1.1 keep-alive; chunked bodies are re-chunked by the sidecar. */
-export function upstreamRequestHead(method: string, url: string, raw: readonly string[], scan: RequestScan, clientAddress: string | undefined): string {
+/**
+ * The head sent upstream: always HTTP/1.1 keep-alive; chunked bodies are re-chunked by the sidecar.
+ * `scanned`: the head as the scanner read it, forwarded as text.
+ */
+export function upstreamRequestHead(method: string, url: string, raw: readonly string[], scan: RequestScan, clientAddress: string | undefined, scanned?: ScannedHead): string {
+  if (scanned !== undefined && !scanned.namesHeaders) return forwardedRequestHead(method, url, scanned, clientAddress);
   const headers = upstreamRequestHeaders(raw, scan.connection, clientAddress);
   const framing = scan.framing;
   let head = `${method} ${url} HTTP/1.1\r\n`;
@@ -105,7 +144,9 @@ export function responseFraming(raw: readonly string[], bodiless: boolean): { fr
  * `chunked` adds Transfer-Encoding, `close` (HTTP/1.0 clients with an unsized body) delimits by
  * closing. `close` also adds `Connection: close` when the client connection ends after this response.
  */
-export function downstreamResponseHead(status: number, statusText: string | undefined, raw: readonly string[], length: string | undefined, out: Framing, closeAfter: boolean): string {
+export function downstreamResponseHead(status: number, statusText: string | undefined, raw: readonly string[], length: string | undefined, out: Framing, closeAfter: boolean, scanned?: ScannedHead): string {
+  // A scanned response is sized or bodiless, so its own Content-Length line (if any) is the one to send.
+  if (scanned !== undefined && !scanned.namesHeaders && (out === 'length' || out === 'none')) return forwardedResponseHead(status, statusText, scanned, closeAfter);
   const headers = downstreamRawResponseHeaders(raw);
   let head = `HTTP/1.1 ${status} ${statusText || 'unknown'}\r\n`;
   for (let i = 0; i < headers.length; i += 2) {
@@ -116,6 +157,69 @@ export function downstreamResponseHead(status: number, statusText: string | unde
   }
   if (length !== undefined && (out === 'length' || out === 'none')) head += `content-length: ${length}\r\n`;
   else if (out === 'chunked') head += 'transfer-encoding: chunked\r\n';
+  if (closeAfter) head += 'connection: close\r\n';
+  return head + '\r\n';
+}
+
+/** upstreamRequestHead for a scanned head: its lines minus hop-by-hop, x-forwarded-for and Expect; then the added ones. */
+function forwardedRequestHead(method: string, url: string, h: ScannedHead, clientAddress: string | undefined): string {
+  const text = h.text;
+  // An HTTP/1.1 request line is already the one to send (the scanner took only `METHOD /target HTTP/1.x`).
+  let head = h.minor === 1 ? '' : `${method} ${url} HTTP/1.1\r\n`;
+  let from = h.minor === 1 ? h.start : h.fields;
+  let xff: string | undefined;
+  let host: string | undefined;
+  let sawProto = false;
+  let sawFwdHost = false;
+  const marks = h.marks;
+  if (marks !== undefined) {
+    for (let i = 0; i < marks.length; i += 5) {
+      const kind = marks[i];
+      if (kind === FIELD.host) {
+        host = text.slice(marks[i + 3], marks[i + 4]);
+        continue;
+      }
+      if (kind === FIELD.xForwardedProto) {
+        sawProto = true;
+        continue;
+      }
+      if (kind === FIELD.xForwardedHost) {
+        sawFwdHost = true;
+        continue;
+      }
+      if (kind === FIELD.xForwardedFor) {
+        const v = text.slice(marks[i + 3], marks[i + 4]);
+        xff = xff === undefined ? v : `${xff}, ${v}`;
+      } else if (kind === FIELD.te && text.slice(marks[i + 3], marks[i + 4]).toLowerCase() === 'trailers') continue;
+      // Everything else marked is cut: hop-by-hop, Expect (answered here), x-forwarded-for (re-added).
+      head += text.slice(from, marks[i + 1]);
+      from = marks[i + 2];
+    }
+  }
+  head += text.slice(from, h.end);
+  if (clientAddress !== undefined) head += `x-forwarded-for: ${xff === undefined ? clientAddress : `${xff}, ${clientAddress}`}\r\n`;
+  else if (xff !== undefined) head += `x-forwarded-for: ${xff}\r\n`;
+  if (!sawProto) head += 'x-forwarded-proto: http\r\n';
+  if (!sawFwdHost && host !== undefined) head += `x-forwarded-host: ${host}\r\n`;
+  return head + '\r\n';
+}
+
+/** downstreamResponseHead for a scanned, sized or bodiless response: its lines minus hop-by-hop ones. */
+function forwardedResponseHead(status: number, statusText: string | undefined, h: ScannedHead, closeAfter: boolean): string {
+  const text = h.text;
+  const verbatim = h.minor === 1 && statusText !== undefined && statusText !== '';
+  let head = verbatim ? '' : `HTTP/1.1 ${status} ${statusText || 'unknown'}\r\n`;
+  let from = verbatim ? h.start : h.fields;
+  const marks = h.marks;
+  if (marks !== undefined) {
+    for (let i = 0; i < marks.length; i += 5) {
+      const kind = marks[i];
+      if (kind > FIELD.proxy) continue;
+      head += text.slice(from, marks[i + 1]);
+      from = marks[i + 2];
+    }
+  }
+  head += text.slice(from, h.end);
   if (closeAfter) head += 'connection: close\r\n';
   return head + '\r\n';
 }

@@ -9,6 +9,7 @@
  * listener falls back to node:http when it is missing (`h1ParserAvailable`).
  */
 import { createRequire } from 'node:module';
+import type { ScannedHead } from './h1-heads.ts';
 
 /** An llhttp error as the binding returns it from execute()/finish(). */
 export interface ParseError extends Error {
@@ -53,13 +54,14 @@ export const SKIP_BODY = 1;
 
 /**
  * What the parser calls; `this` is the handler object. `headers`/`url` are undefined when the head had
- * more than 32 fields: the parser then delivered them in pieces through `onHeaders` first.
+ * more than 32 fields: the parser then delivered them in pieces through `onHeaders` first. `scanned`
+ * comes only from the JavaScript scanner (h1-scan.ts): the head's text, for forwarding it as is.
  */
 export interface ParserHandler {
   /** Optional: without it the parser makes one call into JavaScript less per message. */
   onMessageBegin?(): void;
   onHeaders(headers: string[], url: string): void;
-  onHeadersComplete(major: number, minor: number, headers: string[] | undefined, method: number, url: string | undefined, status: number, statusText: string | undefined, upgrade: boolean, keepAlive: boolean): number | void;
+  onHeadersComplete(major: number, minor: number, headers: string[] | undefined, method: number, url: string | undefined, status: number, statusText: string | undefined, upgrade: boolean, keepAlive: boolean, scanned?: ScannedHead): number | void;
   onBody(chunk: Buffer): void;
   onMessageComplete(): void;
 }

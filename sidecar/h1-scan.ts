@@ -25,6 +25,7 @@
  * are llhttp's: the scanner only ever frames a head and, for a sized body, counts bytes. After a
  * message without keep-alive, bytes other than empty lines are llhttp's HPE_CLOSED_CONNECTION.
  */
+import { FIELD, type ScannedHead } from './h1-heads.ts';
 import { createParser, isParseError, llhttpAcceptsPrefix, METHOD_CODES, releaseParser, SKIP_BODY, type NativeParser, type ParseError, type ParserHandler } from './h1-parser.ts';
 
 /** Heads longer than this go to llhttp (which enforces node's 16 KiB limit with its own count). */
@@ -78,7 +79,7 @@ export function createNativeH1Parser(kind: ParserKind, h: ParserHandler): H1Pars
   return { execute: (d) => p.execute(d), finish: () => p.finish(), release: () => releaseParser(p), llhttp: true };
 }
 
-interface Head {
+interface Head extends ScannedHead {
   method: number;
   url: string;
   status: number;
@@ -88,6 +89,9 @@ interface Head {
   keepAlive: boolean;
   /** Body bytes declared (Content-Length), -1 for none. */
   length: number;
+  fields: number;
+  marks: number[] | undefined;
+  namesHeaders: boolean;
 }
 
 class ScanParser implements H1Parser {
@@ -182,7 +186,7 @@ class ScanParser implements H1Parser {
       if (head === undefined) return this.#fallBack(buf, i, shift);
       i = textAt + end + 4;
       this.#lastMessage = !head.keepAlive;
-      const skip = h.onHeadersComplete(1, head.minor, head.headers, head.method, head.url, head.status, head.statusText, false, head.keepAlive);
+      const skip = h.onHeadersComplete(1, head.minor, head.headers, head.method, head.url, head.status, head.statusText, false, head.keepAlive, head);
       if (this.#released) break;
       // 204 and 304 have no body whatever their Content-Length says; nor has the answer to a HEAD.
       if (head.length > 0 && skip !== SKIP_BODY && head.status !== 204 && head.status !== 304) this.#bodyLeft = head.length;
@@ -268,7 +272,7 @@ export function scanRequestHead(text: string, start: number, end: number): Head 
   // HTTP/1.x CRLF
   const minor = httpVersion(text, p + 1);
   if (minor === -1 || text.charCodeAt(p + 9) !== CR || text.charCodeAt(p + 10) !== LF) return undefined;
-  const head: Head = { method, url, status: 0, statusText: '', minor, headers: [], keepAlive: false, length: -1 };
+  const head: Head = { method, url, status: 0, statusText: '', minor, headers: [], keepAlive: false, length: -1, text, start, fields: p + 11, end, marks: undefined, namesHeaders: false };
   return scanFields(text, p + 11, end, head) ? head : undefined;
 }
 
@@ -284,7 +288,7 @@ export function scanResponseHead(text: string, start: number, end: number): Head
   let p = start + 13;
   while (VALUE[text.charCodeAt(p)] === 1) p++;
   if (text.charCodeAt(p) !== CR || text.charCodeAt(p + 1) !== LF) return undefined;
-  const head: Head = { method: 0, url: '', status, statusText: text.slice(start + 13, p), minor, headers: [], keepAlive: false, length: -1 };
+  const head: Head = { method: 0, url: '', status, statusText: text.slice(start + 13, p), minor, headers: [], keepAlive: false, length: -1, text, start, fields: p + 2, end, marks: undefined, namesHeaders: false };
   if (!scanFields(text, p + 2, end, head)) return undefined;
   // Without a length only 204 and 304 are framed; other bodies run to EOF, which llhttp handles.
   if (head.length === -1 && status !== 204 && status !== 304) return undefined;
@@ -301,7 +305,7 @@ function httpVersion(text: string, p: number): number {
 /**
  * Header lines in `text[pos, end)`, each `token ':' OWS value OWS CRLF`; false when one falls outside
  * the subset. The value keeps its inner spaces and tabs and loses the surrounding ones, as llhttp's.
- * Sets the declared length and keep-alive.
+ * Sets the declared length and keep-alive, and marks the fields the head builders cut or read.
  */
 function scanFields(text: string, pos: number, end: number, head: Head): boolean {
   const headers = head.headers;
@@ -311,7 +315,7 @@ function scanFields(text: string, pos: number, end: number, head: Head): boolean
     let p = pos;
     while (TOKEN[text.charCodeAt(p)] === 1) p++;
     if (p === pos || text.charCodeAt(p) !== 0x3a) return false;
-    const name = text.slice(pos, p);
+    const nameEnd = p;
     p++;
     let c = text.charCodeAt(p);
     while (c === SP || c === HTAB) c = text.charCodeAt(++p);
@@ -323,15 +327,28 @@ function scanFields(text: string, pos: number, end: number, head: Head): boolean
       c = text.charCodeAt(p);
     }
     if (c !== CR || text.charCodeAt(p + 1) !== LF || p >= end) return false;
-    const value = text.slice(start, last);
+    const line = pos;
     pos = p + 2;
-    switch (name.length) {
+    // Names are compared in place, case-insensitively; only a few lengths can be one that matters.
+    let kind = 0;
+    switch (nameEnd - line) {
+      case 2:
+        if (nameIs(text, line, 'te')) kind = FIELD.te;
+        break;
+      case 4:
+        if (nameIs(text, line, 'host')) kind = FIELD.host;
+        break;
+      case 6:
+        if (nameIs(text, line, 'expect')) kind = FIELD.expect;
+        break;
       case 7:
-        if (name.toLowerCase() === 'upgrade') return false;
+        if (nameIs(text, line, 'upgrade')) return false;
+        if (nameIs(text, line, 'trailer')) kind = FIELD.trailer;
         break;
       case 10:
-        if (name.toLowerCase() === 'connection') {
-          const v = value.toLowerCase();
+        if (nameIs(text, line, 'connection')) {
+          kind = FIELD.connection;
+          const v = text.slice(start, last).toLowerCase();
           if (v === 'keep-alive') keepAlive = true;
           else if (v === 'close') close = true;
           else {
@@ -340,27 +357,48 @@ function scanFields(text: string, pos: number, end: number, head: Head): boolean
               if (token === 'close') close = true;
               else if (token === 'keep-alive') keepAlive = true;
               else if (token === 'upgrade') return false;
+              // A token naming another header makes that header hop-by-hop too.
+              else if (token !== '') head.namesHeaders = true;
             }
           }
-        }
+        } else if (nameIs(text, line, 'keep-alive')) kind = FIELD.keepAlive;
         break;
       case 14:
-        if (name.toLowerCase() === 'content-length') {
+        if (nameIs(text, line, 'content-length')) {
+          const value = text.slice(start, last);
           if (head.length !== -1 || !isDigits(value)) return false;
           head.length = Number(value);
         }
         break;
+      case 15:
+        if (nameIs(text, line, 'x-forwarded-for')) kind = FIELD.xForwardedFor;
+        break;
       case 16:
-        if (name.toLowerCase() === 'proxy-connection') return false;
+        if (nameIs(text, line, 'x-forwarded-host')) kind = FIELD.xForwardedHost;
         break;
       case 17:
-        if (name.toLowerCase() === 'transfer-encoding') return false;
+        if (nameIs(text, line, 'transfer-encoding')) return false;
+        if (nameIs(text, line, 'x-forwarded-proto')) kind = FIELD.xForwardedProto;
         break;
     }
-    headers.push(name, value);
+    if (kind === 0 && nameEnd - line >= 6 && nameIs(text, line, 'proxy-')) {
+      if (nameEnd - line === 16 && nameIs(text, line, 'proxy-connection')) return false;
+      kind = FIELD.proxy;
+    }
+    if (kind !== 0) (head.marks ??= []).push(kind, line, pos, start, last);
+    headers.push(text.slice(line, nameEnd), text.slice(start, last));
   }
   // llhttp_should_keep_alive: HTTP/1.1 unless `close`; HTTP/1.0 only with `keep-alive`.
   head.keepAlive = head.minor === 1 ? !close : keepAlive;
+  return true;
+}
+
+/**
+ * `text` at `at` starts with `lower` (lower-case letters and '-'), in any case. For token characters
+ * `c | 0x20` equals a lower-case letter only for that letter in either case, and '-' only for '-'.
+ */
+function nameIs(text: string, at: number, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) if ((text.charCodeAt(at + i) | 0x20) !== lower.charCodeAt(i)) return false;
   return true;
 }
 

@@ -14,6 +14,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import type { ClusterBalancer } from './balancer/cluster-balancer.ts';
+import type { ScannedHead } from './h1-heads.ts';
 import { isParseError, SKIP_BODY, type ParserHandler } from './h1-parser.ts';
 import { createH1Parser, type H1Parser } from './h1-scan.ts';
 import { sharedReads } from './h1-read-buffer.ts';
@@ -22,8 +23,8 @@ import type { AttemptFailure } from './proxy-error.ts';
 export interface UpstreamUser {
   /** A socket is ready for this request: write the head (and body) now. */
   onUpstreamReady(conn: UpstreamConn): void;
-  /** Final response head; return true for a bodiless response (HEAD). */
-  onUpstreamHead(status: number, statusText: string | undefined, raw: string[], keepAlive: boolean): boolean;
+  /** Final response head (`scanned`: its text, from the scanner); return true for a bodiless response (HEAD). */
+  onUpstreamHead(status: number, statusText: string | undefined, raw: string[], keepAlive: boolean, scanned: ScannedHead | undefined): boolean;
   onUpstreamData(chunk: Buffer): void;
   onUpstreamEnd(): void;
   onUpstreamError(failure: AttemptFailure): void;
@@ -103,7 +104,7 @@ export class UpstreamConn implements ParserHandler {
     for (const h of headers) this.#headers.push(h);
   }
 
-  onHeadersComplete(_major: number, _minor: number, headers: string[] | undefined, _method: number, _url: string | undefined, status: number, statusText: string | undefined, _upgrade: boolean, keepAlive: boolean): number {
+  onHeadersComplete(_major: number, _minor: number, headers: string[] | undefined, _method: number, _url: string | undefined, status: number, statusText: string | undefined, _upgrade: boolean, keepAlive: boolean, scanned?: ScannedHead): number {
     // More than 32 fields came in pieces through onHeaders; the next head starts a fresh list.
     if (headers === undefined) {
       headers = this.#headers;
@@ -114,7 +115,7 @@ export class UpstreamConn implements ParserHandler {
     this.#keepAlive = keepAlive;
     const u = this.user;
     if (u === undefined) return SKIP_BODY;
-    return u.onUpstreamHead(status, statusText, headers, keepAlive) ? SKIP_BODY : 0;
+    return u.onUpstreamHead(status, statusText, headers, keepAlive, scanned) ? SKIP_BODY : 0;
   }
 
   onBody(chunk: Buffer): void {
