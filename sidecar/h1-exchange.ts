@@ -83,11 +83,11 @@ export class H1Exchange {
     const hashOn = up.policy.hashOn;
     if (hashOn !== null) this.hashKey = hashOn.kind === 'source' ? this.client.remoteAddress : hashValue(this.client.headersOf(this), hashOn.kind, hashOn.name);
     const timeoutMs = up.policy.requestTimeoutMs;
-    if (timeoutMs > 0) this.timer = setTimeout(this.onTimeout, timeoutMs);
+    if (timeoutMs > 0) this.timer = setTimeout(() => this.onTimeout(), timeoutMs);
     this.dispatch();
   }
 
-  dispatch = (): void => {
+  dispatch(): void {
     this.retryTimer = undefined;
     if (this.finished) return;
     const up = this.up!;
@@ -108,7 +108,7 @@ export class H1Exchange {
     this.current = a;
     this.attempts++;
     pool.acquire(a);
-  };
+  }
 
   onReady(a: H1Attempt): void {
     this.releasePending();
@@ -205,7 +205,7 @@ export class H1Exchange {
     const base = up.policy.retry.backoffMs;
     if (base <= 0) return this.dispatch();
     this.backoff ??= new Backoff({ baseMs: base, capMs: base * 10, minMs: 0 });
-    this.retryTimer = setTimeout(this.dispatch, this.backoff.next());
+    this.retryTimer = setTimeout(() => this.dispatch(), this.backoff.next());
   }
 
   acquireRetry(): boolean {
@@ -222,7 +222,7 @@ export class H1Exchange {
     }
   }
 
-  onTimeout = (): void => {
+  onTimeout(): void {
     this.timer = undefined;
     if (this.finished) return;
     const a = this.current;
@@ -232,7 +232,7 @@ export class H1Exchange {
       a.abort();
     }
     this.fail('timeout');
-  };
+  }
 
   /** The client went away (or broke protocol): stop, count it, free the upstream socket. */
   abort(cause: ProxyCause, count = true): void {

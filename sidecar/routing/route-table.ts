@@ -42,6 +42,9 @@ export class RouteTable {
   /** `.example.com` suffixes, longest first. */
   readonly #wildcards: { suffix: string; host: CompiledHost }[] = [];
   #any: CompiledHost | undefined;
+  /** The last Host header looked up and its answer: a client sends the same one on every request. */
+  #lastHost = '';
+  #lastVhost: CompiledHost | undefined;
   /** Some route matches on headers (the fast path builds a header object only then). */
   readonly usesHeaders: boolean;
 
@@ -81,7 +84,9 @@ export class RouteTable {
     if (vhost === undefined) return undefined;
     const q = path.indexOf('?');
     const pathEnd = q === -1 ? path.length : q;
-    for (const route of vhost.routes) {
+    const routes = vhost.routes;
+    for (let i = 0; i < routes.length; i++) {
+      const route = routes[i];
       if (route.prefix.length > pathEnd || !path.startsWith(route.prefix)) continue;
       if (!headersMatch(route.headers, headers)) continue;
       return route.clusters.pick();
@@ -91,7 +96,14 @@ export class RouteTable {
 
   #virtualHost(rawHost: string | undefined): CompiledHost | undefined {
     if (rawHost === undefined || rawHost === '') return this.#any;
-    const host = normaliseHost(rawHost);
+    if (rawHost === this.#lastHost) return this.#lastVhost;
+    const vhost = this.#lookUp(normaliseHost(rawHost));
+    this.#lastHost = rawHost;
+    this.#lastVhost = vhost;
+    return vhost;
+  }
+
+  #lookUp(host: string): CompiledHost | undefined {
     const exact = this.#exact.get(host);
     if (exact !== undefined) return exact;
     for (const w of this.#wildcards) {
@@ -137,7 +149,8 @@ export function normaliseHost(raw: string): string {
 }
 
 function headersMatch(matchers: readonly HeaderMatcher[], headers: Headers): boolean {
-  for (const m of matchers) {
+  for (let i = 0; i < matchers.length; i++) {
+    const m = matchers[i];
     const v = headers[m.name];
     if (v === undefined) return false;
     if (typeof v === 'string') {

@@ -47,6 +47,15 @@ describe('RouteTable: virtual hosts', () => {
     expect(strict.select(undefined, '/', {})).toBeUndefined();
   });
 
+  it('answers a repeated Host from its last lookup, and every other Host afresh', () => {
+    const hosts = ['orders', 'orders', 'www.example.com', 'www.example.com', 'orders', 'x', 'x', '', 'x', 'ORDERS'];
+    const want = ['orders', 'orders', 'wide', 'wide', 'orders', 'default', 'default', 'default', 'default', 'orders'];
+    expect(hosts.map((h) => t.select(h, '/', {}))).toEqual(want);
+    // A table without `*`: a miss is remembered as a miss, and a hit after it is still found.
+    const strict = table([vhost('exact', ['orders'], [route('/', 'orders')])]);
+    expect(['other', 'other', 'orders', 'other'].map((h) => strict.select(h, '/', {}))).toEqual([undefined, undefined, 'orders', undefined]);
+  });
+
   it('keeps the first virtual host when two claim the same domain', () => {
     const dup = table([vhost('a', ['orders'], [route('/', 'first')]), vhost('b', ['orders'], [route('/', 'second')])]);
     expect(dup.select('orders', '/', {})).toBe('first');
