@@ -12,6 +12,7 @@
  * Upgrades leave the fast path: the socket goes to upgrade-proxy.ts with the bytes after the head.
  */
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { H1Exchange } from './h1-exchange.ts';
 import { ResponseWriter } from './h1-response-writer.ts';
 import { headersObject, scanRequest, type ScannedHead } from './h1-heads.ts';

@@ -7,6 +7,7 @@
  * each attempt's outcome means. Responses are re-framed: sized ones pass as they are, the rest are
  * chunked to HTTP/1.1 clients and delimited by close for HTTP/1.0 ones.
  */
+import { performance } from 'node:perf_hooks';
 import { Backoff } from '../lib/backoff.ts';
 import { H1Attempt } from './h1-attempt.ts';
 import type { ClientConn } from './h1-connection.ts';

@@ -25,6 +25,7 @@
  * are llhttp's: the scanner only ever frames a head and, for a sized body, counts bytes. After a
  * message without keep-alive, bytes other than empty lines are llhttp's HPE_CLOSED_CONNECTION.
  */
+import { Buffer } from 'node:buffer';
 import { FIELD, type ScannedHead } from './h1-heads.ts';
 import { createParser, isParseError, llhttpAcceptsPrefix, METHOD_CODES, releaseParser, SKIP_BODY, type NativeParser, type ParseError, type ParserHandler } from './h1-parser.ts';
 

@@ -13,6 +13,7 @@
  * when it closes. `close()` lets busy sockets finish their request (a retired endpoint drains).
  */
 import { connect, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { ClusterBalancer } from './balancer/cluster-balancer.ts';
 import type { ScannedHead } from './h1-heads.ts';
 import { isParseError, SKIP_BODY, type ParserHandler } from './h1-parser.ts';

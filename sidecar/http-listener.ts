@@ -17,6 +17,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { http } from '../lib/node-builtins.ts';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { Listener } from '../lib/contract.ts';
 import { adoptAccepted } from './byte-relay.ts';
 import { ClientConn } from './h1-connection.ts';
