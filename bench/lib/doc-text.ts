@@ -81,8 +81,9 @@ const reading = `## How to read the tables
   hops against two sidecars. The added p99 is the difference of two p99s of about a millisecond, so
   the machine's own stalls weigh on it: nginx's added p99 was 255 and 265 µs in two runs an hour
   apart, then 63 and 119 µs in two runs ten minutes apart (18:00 and 18:10), which put haproxy at
-  10.2× and 3.0× nginx and the sidecars at 4.7× and 1.55× (with the earlier undici-based generator
-  nginx's ranged 142–591 µs in one afternoon). Read the p99 ratio across runs, not from one.
+  10.2× and 3.0× nginx and the sidecars at 4.7× and 1.55×; at 19:07 and 19:17, 429 and 117 µs put
+  the sidecars at 0.88× and 1.89× (with the earlier undici-based generator nginx's ranged
+  142–591 µs in one afternoon). Read the p99 ratio across runs, not from one.
 - **CPU s / 1000 req** — CPU time (user + system) the proxy process(es) used during the run, per
   1000 requests served; numerically the same as *vCPU per 1000 req/s*. In scenario 1 the proxy is
   saturated, so fixed costs are amortised; at 1000 req/s (scenario 2) it is what a typical pod pays.
