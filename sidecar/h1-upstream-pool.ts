@@ -184,6 +184,8 @@ export class EndpointPool {
 
   forget(conn: UpstreamConn): void {
     if (!this.#all.delete(conn)) return;
+    // Its slot under the cluster's connection cap first, so that a waiter can take it right away.
+    this.o.balancer.releaseConnection();
     const i = this.#idle.indexOf(conn);
     if (i !== -1) this.#idle.splice(i, 1);
     // A slot opened up: a waiter may connect instead.
@@ -231,8 +233,9 @@ export class EndpointPool {
       this.#attach(conn, user);
     });
     socket.once('close', () => {
-      b.releaseConnection();
+      // A connected socket's slot is given back by forget().
       if (conn.connected) return;
+      b.releaseConnection();
       clearTimeout(timer);
       this.#opening--;
       const u = conn.user;

@@ -3,10 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededInts } from '../support/prng.ts';
 import { createParser, releaseParser } from '../../sidecar/h1-parser.ts';
 import type { Sidecar } from '../../sidecar/sidecar.ts';
-import { cluster, document, ep, FakeDiscover, get, httpListener, metricsText, sidecarEnv, startSidecar, startUpstream, waitFor, type Upstream } from './helpers.ts';
+import { cluster, document, ep, FakeDiscover, get, httpListener, metricsText, policy, sidecarEnv, startSidecar, startUpstream, waitFor, type Upstream } from './helpers.ts';
 
 // VIPs of this file: 127.136.0.x. Port 8080 → a node:http upstream, 8081 → a raw TCP upstream whose
-// answers the test scripts byte for byte (truncated responses, chunked bodies).
+// answers the test scripts byte for byte (truncated responses, chunked bodies), 8082 → the same
+// upstream with at most one connection to it.
 const VIP = '127.136.0.1';
 
 /** Writes `bytes` (in pieces if an array), returns everything received until the sidecar closes or `untilMs`. */
@@ -31,7 +32,7 @@ describe('HTTP/1.1 fast path against hostile and unusual traffic', () => {
   let up: Upstream;
   let scripted: NetServer;
   /** What the scripted upstream answers to each request head (it reads one head, then writes this). */
-  let script: (head: string) => string | { write: string; destroy: boolean } = () => 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
+  let script: (head: string) => string | { write: string; destroy?: boolean; delayMs?: number } = () => 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
   const seen: string[] = [];
 
   beforeAll(async () => {
@@ -50,8 +51,8 @@ describe('HTTP/1.1 fast path against hostile and unusual traffic', () => {
           const out = script(head);
           if (typeof out === 'string') s.write(out, 'latin1');
           else {
-            s.write(out.write, 'latin1');
-            if (out.destroy) setTimeout(() => s.destroy(), 20);
+            setTimeout(() => s.write(out.write, 'latin1'), out.delayMs ?? 0);
+            if (out.destroy) setTimeout(() => s.destroy(), (out.delayMs ?? 0) + 20);
           }
         }
       });
@@ -59,8 +60,13 @@ describe('HTTP/1.1 fast path against hostile and unusual traffic', () => {
     await new Promise<void>((r) => scripted.listen(0, '127.0.0.1', r));
     const sport = (scripted.address() as { port: number }).port;
     const doc = document({
-      listeners: [httpListener(VIP, 8080, 'orders'), httpListener(VIP, 8081, 'raw')],
-      clusters: [cluster('orders', [ep(up.port)]), cluster('raw', [ep(sport)])],
+      listeners: [httpListener(VIP, 8080, 'orders'), httpListener(VIP, 8081, 'raw'), httpListener(VIP, 8082, 'raw-one')],
+      clusters: [
+        cluster('orders', [ep(up.port)]),
+        cluster('raw', [ep(sport)]),
+        // One upstream connection at most: a second request waits for the first one's socket.
+        cluster('raw-one', [ep(sport)], { policy: policy({ circuitBreaker: { maxConnections: 1, maxPendingRequests: 1024, maxRequests: 1024, maxActiveRetries: 100 } }) }),
+      ],
     });
     discover.set(doc);
     sidecar = await startSidecar(sidecarEnv(discover, { SIDEMESH_HTTP_HEADERS_TIMEOUT: '1s' }));
@@ -176,6 +182,19 @@ describe('HTTP/1.1 fast path against hostile and unusual traffic', () => {
     expect((await get(`http://${VIP}:8081/`, { method: 'POST', body: 'x' })).headers['x-sidemesh-error']).toBe('upstream_reset');
     script = () => 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
     expect((await get(`http://${VIP}:8081/`)).text).toBe('ok');
+  });
+
+  it('at the connection cap, a request waiting for a socket that then closes gets a new one, not 503 overflow', async () => {
+    script = (head) => ({ write: `HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n${head.startsWith('GET /first') ? 'o1' : 'o2'}`, delayMs: 100 });
+    try {
+      const first = raw('GET /first HTTP/1.1\r\nHost: x\r\n\r\n', 8082, 1000);
+      await new Promise((r) => setTimeout(r, 40));
+      const second = raw('GET /second HTTP/1.1\r\nHost: x\r\n\r\n', 8082, 1000);
+      expect(await first).toMatch(/^HTTP\/1.1 200 [^]*\r\n\r\no1$/);
+      expect(await second).toMatch(/^HTTP\/1.1 200 [^]*\r\n\r\no2$/);
+    } finally {
+      script = () => 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
+    }
   });
 
   it('a client that leaves mid-body is counted as client_closed and frees the upstream', async () => {
