@@ -45,6 +45,8 @@ export interface H1Parser {
   release(): void;
   /** llhttp parses this connection (from the start, or since a message outside the subset). */
   readonly llhttp: boolean;
+  /** Between messages with nothing held: no byte of a next message has been read yet. */
+  readonly idle: boolean;
 }
 
 /** A parser for `kind` wired to `h`: the scanner with llhttp behind it. */
@@ -54,8 +56,40 @@ export function createH1Parser(kind: ParserKind, h: ParserHandler): H1Parser {
 
 /** llhttp alone: the reference the scanner is tested against (test/sidecar/h1-scan.test.ts). */
 export function createNativeH1Parser(kind: ParserKind, h: ParserHandler): H1Parser {
-  const p = createParser(kind, h);
-  return { execute: (d) => p.execute(d), finish: () => p.finish(), release: () => releaseParser(p), llhttp: true };
+  let inMessage = false;
+  const p = createParser(kind, relayTo(h, (on) => (inMessage = on), false));
+  return {
+    execute: (d) => p.execute(d),
+    finish: () => p.finish(),
+    release: () => releaseParser(p),
+    llhttp: true,
+    get idle() {
+      return !inMessage;
+    },
+  };
+}
+
+/**
+ * llhttp's callbacks passed on to `h`, telling `track` when a message begins and ends (so the
+ * parser knows whether it is between messages). `h` gets message begins only if it takes them; with
+ * `skipFirstBegin` (the scanner already reported this message's begin) llhttp's first is not repeated.
+ */
+function relayTo(h: ParserHandler, track: (inMessage: boolean) => void, skipFirstBegin: boolean): ParserHandler {
+  let skip = skipFirstBegin;
+  return {
+    onMessageBegin: () => {
+      track(true);
+      if (skip) skip = false;
+      else h.onMessageBegin?.();
+    },
+    onHeaders: (headers, url) => h.onHeaders(headers, url),
+    onHeadersComplete: (major, minor, headers, method, url, status, statusText, upgrade, keepAlive) => h.onHeadersComplete(major, minor, headers, method, url, status, statusText, upgrade, keepAlive),
+    onBody: (chunk) => h.onBody(chunk),
+    onMessageComplete: () => {
+      track(false);
+      h.onMessageComplete();
+    },
+  };
 }
 
 class ScanParser implements H1Parser {
@@ -80,6 +114,10 @@ class ScanParser implements H1Parser {
 
   get llhttp(): boolean {
     return this.#native !== undefined;
+  }
+
+  get idle(): boolean {
+    return !this.#begun && this.#pending === undefined;
   }
 
   execute(data: Buffer): number | ParseError {
@@ -167,24 +205,9 @@ class ScanParser implements H1Parser {
 
   /** From `buf[i]`, a message boundary, llhttp parses this connection. Returns offsets in `data`. */
   #fallBack(buf: Buffer, i: number, shift: number): number | ParseError {
-    const h = this.#h;
-    const relay: ParserHandler = {
-      onHeaders: (headers, url) => h.onHeaders(headers, url),
-      onHeadersComplete: (major, minor, headers, method, url, status, statusText, upgrade, keepAlive) => h.onHeadersComplete(major, minor, headers, method, url, status, statusText, upgrade, keepAlive),
-      onBody: (chunk) => h.onBody(chunk),
-      onMessageComplete: () => h.onMessageComplete(),
-    };
-    // Only a handler that wants message begins gets them (each is one more call into JavaScript);
-    // the message already began for it: llhttp's own begin for that message is not repeated.
-    const begin = h.onMessageBegin;
-    if (begin !== undefined) {
-      let skipBegin = this.#begun;
-      relay.onMessageBegin = () => {
-        if (skipBegin) skipBegin = false;
-        else begin.call(h);
-      };
-    }
-    const p = createParser(this.#kind, relay);
+    // From here `#begun` follows llhttp's messages (`idle`); if the scanner already reported this
+    // message's begin, llhttp's own is not repeated to the handler.
+    const p = createParser(this.#kind, relayTo(this.#h, (on) => (this.#begun = on), this.#begun));
     this.#native = p;
     const r = p.execute(buf.subarray(i));
     if (isParseError(r)) {

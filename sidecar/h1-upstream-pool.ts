@@ -7,7 +7,10 @@
  * Each socket owns a strict response parser (h1-scan.ts); the attempt using the socket (`UpstreamUser`) gets the
  * final response head, body chunks (de-framed) and the end. 1xx interim responses are swallowed, as
  * undici does. A socket goes back to the pool only when its response ended cleanly, the request was
- * sent whole and both sides allow keep-alive; anything else closes it.
+ * sent whole and both sides allow keep-alive; anything else closes it. It goes back after the whole
+ * read that ended the response is parsed, and only if nothing followed that response: bytes the
+ * upstream sends beyond what it was asked for (a second response, or the start of one) would
+ * otherwise be read as the answer to the next request on that socket, another client's perhaps.
  *
  * The cluster-wide connection cap is taken from the balancer when a socket opens and given back
  * when it closes. `close()` lets busy sockets finish their request (a retired endpoint drains).
@@ -56,6 +59,11 @@ export class UpstreamConn implements ParserHandler {
   requestSent = false;
   #keepAlive = false;
   #interim = false;
+  /** The response ended in the read being parsed; the socket is released once that read is done. */
+  #ended = false;
+  /** The upstream sent more than the response it was asked for: never reuse the socket. */
+  #unasked = false;
+  #inRead = false;
   #headers: string[] = [];
   #closed = false;
 
@@ -77,9 +85,12 @@ export class UpstreamConn implements ParserHandler {
       return false;
     }
     u.onUpstreamBatch(true);
+    this.#inRead = true;
     const r = this.#parser.execute(chunk);
+    this.#inRead = false;
     if (isParseError(r)) this.#fail('reset');
     u.onUpstreamBatch(false);
+    if (this.#ended) this.#release();
     return true;
   };
 
@@ -111,24 +122,41 @@ export class UpstreamConn implements ParserHandler {
       headers = this.#headers;
       this.#headers = [];
     }
+    const u = this.user;
+    if (u === undefined) {
+      this.#unasked = true;
+      return SKIP_BODY;
+    }
     this.#interim = status < 200;
     if (this.#interim) return SKIP_BODY;
     this.#keepAlive = keepAlive;
-    const u = this.user;
-    if (u === undefined) return SKIP_BODY;
     return u.onUpstreamHead(status, statusText, headers, keepAlive, scanned) ? SKIP_BODY : 0;
   }
 
   onBody(chunk: Buffer): void {
-    this.user?.onUpstreamData(chunk);
+    const u = this.user;
+    if (u === undefined) this.#unasked = true;
+    else u.onUpstreamData(chunk);
   }
 
   onMessageComplete(): void {
-    if (this.#interim) return;
     const u = this.user;
+    if (u === undefined) {
+      this.#unasked = true;
+      return;
+    }
+    if (this.#interim) return;
     this.user = undefined;
-    this.#pool.release(this, this.#keepAlive && this.requestSent);
-    u?.onUpstreamEnd();
+    this.#ended = true;
+    // A response delimited by EOF ends in #onClose, outside a read.
+    if (!this.#inRead) this.#release();
+    u.onUpstreamEnd();
+  }
+
+  #release(): void {
+    this.#ended = false;
+    const clean = !this.#unasked && this.#parser.idle && !this.socket.destroyed;
+    this.#pool.release(this, clean && this.#keepAlive && this.requestSent);
   }
 
   /** The attempt gives the socket up mid-exchange (timeout, client gone): it cannot be reused. */

@@ -34,11 +34,15 @@ describe('HTTP/1.1 fast path against hostile and unusual traffic', () => {
   /** What the scripted upstream answers to each request head (it reads one head, then writes this). */
   let script: (head: string) => string | { write: string; destroy?: boolean; delayMs?: number } = () => 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
   const seen: string[] = [];
+  let scriptedConnections = 0;
+  /** The scripted upstream's connections (counted from 1) that each request target came in on. */
+  const connectionsOf = new Map<string, number[]>();
 
   beforeAll(async () => {
     discover = await new FakeDiscover().start();
     up = await startUpstream('a');
     scripted = createNetServer((s) => {
+      const id = ++scriptedConnections;
       let buf = '';
       s.on('error', () => undefined);
       s.on('data', (d) => {
@@ -48,6 +52,8 @@ describe('HTTP/1.1 fast path against hostile and unusual traffic', () => {
           const head = buf.slice(0, end);
           buf = buf.slice(end + 4);
           seen.push(head);
+          const target = head.split(' ')[1];
+          connectionsOf.set(target, [...(connectionsOf.get(target) ?? []), id]);
           const out = script(head);
           if (typeof out === 'string') s.write(out, 'latin1');
           else {
@@ -192,6 +198,32 @@ describe('HTTP/1.1 fast path against hostile and unusual traffic', () => {
       const second = raw('GET /second HTTP/1.1\r\nHost: x\r\n\r\n', 8082, 1000);
       expect(await first).toMatch(/^HTTP\/1.1 200 [^]*\r\n\r\no1$/);
       expect(await second).toMatch(/^HTTP\/1.1 200 [^]*\r\n\r\no2$/);
+    } finally {
+      script = () => 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
+    }
+  });
+
+  it.each([
+    ['a whole second response', 'HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfirst', 'HTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\ninjected'],
+    ['the start of one', 'HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfirst', 'HTTP/1.1 200 OK\r\ncontent-le'],
+    ['a second response after a chunked one (llhttp parsing)', 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nfirst\r\n0\r\n\r\n', 'HTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\ninjected'],
+    ['a bodiless one', 'HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfirst', 'HTTP/1.1 204 No Content\r\n\r\n'],
+  ])('an upstream that sends more than it was asked for (%s): it reaches no one, and the socket is not reused', async (_name, answer, extra) => {
+    // The extra bytes come in the same write as the first answer, while another client's request
+    // waits for that very socket (one connection at most to this endpoint).
+    script = (head) => (head.startsWith('GET /first') ? { write: answer + extra, delayMs: 150 } : 'HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nsecond');
+    connectionsOf.clear();
+    try {
+      const first = raw('GET /first HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 8082);
+      await new Promise((r) => setTimeout(r, 50));
+      const second = raw('GET /second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 8082);
+      expect(await first).toMatch(/^HTTP\/1.1 200 [^]*\r\n\r\n(first|5\r\nfirst\r\n0\r\n\r\n)$/);
+      const got = await second;
+      expect(got).not.toContain('injected');
+      expect(got).toMatch(/^HTTP\/1.1 200 [^]*\r\n\r\nsecond$/);
+      // The second request never went out on the socket that misbehaved.
+      const bad = connectionsOf.get('/first')!.at(-1)!;
+      expect(connectionsOf.get('/second')).not.toContain(bad);
     } finally {
       script = () => 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
     }
