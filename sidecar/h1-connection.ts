@@ -48,7 +48,10 @@ export class ClientConn implements ParserHandler {
   requestStartedAt = 0;
   idleSince = 0;
   #bodyHeld = false;
-  #throttled = 0;
+  /** The upstream socket our request body waits on (its buffer is full), if any. */
+  #upstreamFull: Socket | undefined;
+  /** The upstream socket paused because our socket to the client is full, if any. */
+  #upstreamPaused: Socket | undefined;
   #paused = false;
   #closing = false;
   #gone = false;
@@ -232,28 +235,61 @@ export class ClientConn implements ParserHandler {
     this.#flow();
   }
 
-  /** An upstream socket's buffer is full: stop reading the client until it drains. */
+  /** An upstream socket's buffer is full: stop reading the client until it drains (or closes). */
   waitForUpstream(upstream: Socket): void {
-    this.#throttled++;
-    this.#flow();
+    if (this.#upstreamFull === upstream) return;
+    this.#stopWaiting();
+    this.#upstreamFull = upstream;
     upstream.once('drain', this.#onUpstreamDrain);
     upstream.once('close', this.#onUpstreamDrain);
+    this.#flow();
   }
 
   #onUpstreamDrain = (): void => {
-    if (this.#throttled > 0) this.#throttled--;
+    this.#stopWaiting();
     this.#flow();
   };
 
+  #stopWaiting(): void {
+    const u = this.#upstreamFull;
+    if (u === undefined) return;
+    this.#upstreamFull = undefined;
+    u.off('drain', this.#onUpstreamDrain);
+    u.off('close', this.#onUpstreamDrain);
+  }
+
   /** Our socket to the client is full: pause the upstream until it drains. */
   throttle(upstream: Socket): void {
+    if (this.#upstreamPaused === upstream) return;
+    this.#resumeUpstream();
+    this.#upstreamPaused = upstream;
     upstream.pause();
-    this.socket.once('drain', () => upstream.resume());
+    this.socket.once('drain', this.#resumeUpstream);
+  }
+
+  #resumeUpstream = (): void => {
+    const u = this.#upstreamPaused;
+    if (u === undefined) return;
+    this.#upstreamPaused = undefined;
+    this.socket.off('drain', this.#resumeUpstream);
+    u.resume();
+  };
+
+  /**
+   * An attempt on `upstream` is over: what this connection holds on that socket is let go, since
+   * the socket may go back to the pool and serve another request (listeners left on it would pile
+   * up there; a pause left on it would stall that request until this client drained, or forever).
+   */
+  releaseUpstream(upstream: Socket): void {
+    if (this.#upstreamPaused === upstream) this.#resumeUpstream();
+    if (this.#upstreamFull !== upstream) return;
+    this.#stopWaiting();
+    this.#flow();
   }
 
   /** Stop reading while requests queue up or a body cannot move; resume when it can. */
   #flow(): void {
-    const pause = this.#queue.length > 1 || this.#bodyHeld || this.#throttled > 0;
+    const pause = this.#queue.length > 1 || this.#bodyHeld || this.#upstreamFull !== undefined;
     if (pause === this.#paused || this.#gone) return;
     this.#paused = pause;
     if (pause) this.socket.pause();

@@ -191,6 +191,7 @@ export class H1Exchange {
   settle(a: H1Attempt): boolean {
     if (a.done) return false;
     a.done = true;
+    if (a.conn !== undefined) this.client.releaseUpstream(a.conn.socket);
     this.up!.balancer.onEnd(a.ep);
     this.releasePending();
     if (this.current === a) this.current = undefined;
