@@ -258,6 +258,17 @@ describe('HTTP/1.1 fast path against hostile and unusual traffic', () => {
     }
   });
 
+  it('an upstream that answers before it has read the body: the client gets that answer, and its next request on the connection works', async () => {
+    script = (head) => (head.startsWith('POST') ? 'HTTP/1.1 413 Payload Too Large\r\ncontent-length: 3\r\n\r\nbig' : 'HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nnext');
+    try {
+      const body = 'a'.repeat(512 * 1024);
+      const answer = await raw([`POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`, body, 'GET /after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'], 8082);
+      expect(answer).toMatch(/^HTTP\/1.1 413 [^]*\r\n\r\nbigHTTP\/1.1 200 [^]*\r\n\r\nnext$/);
+    } finally {
+      script = () => 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
+    }
+  });
+
   it('a client that leaves mid-body is counted as client_closed and frees the upstream', async () => {
     const s = connect(8080, VIP);
     s.on('error', () => undefined);
