@@ -190,6 +190,18 @@ describe('HTTP/1.1 fast path against hostile and unusual traffic', () => {
     expect((await get(`http://${VIP}:8081/`)).text).toBe('ok');
   });
 
+  it('pipelined requests at a connection cap of one take turns on the one socket, which goes back to the pool after each read', async () => {
+    script = (head) => `HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n${head.split(' ')[1].slice(1)}`;
+    connectionsOf.clear();
+    try {
+      const answer = await raw('GET /p1 HTTP/1.1\r\nHost: x\r\n\r\nGET /p2 HTTP/1.1\r\nHost: x\r\n\r\nGET /p3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 8082);
+      expect(answer.split('HTTP/1.1 200 OK').map((r) => r.slice(-2))).toEqual(['', 'p1', 'p2', 'p3']);
+      expect(new Set([...connectionsOf.values()].flat()).size).toBe(1);
+    } finally {
+      script = () => 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
+    }
+  });
+
   it('at the connection cap, a request waiting for a socket that then closes gets a new one, not 503 overflow', async () => {
     script = (head) => ({ write: `HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n${head.startsWith('GET /first') ? 'o1' : 'o2'}`, delayMs: 100 });
     try {
