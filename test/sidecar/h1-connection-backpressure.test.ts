@@ -1,8 +1,7 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClientConn, type ConnHost } from '../../sidecar/h1-connection.ts';
-import type { HttpListenerState } from '../../sidecar/http-listener.ts';
-import { SidecarMetrics } from '../../sidecar/metrics.ts';
+import { ClientConn } from '../../sidecar/h1-connection.ts';
+import { bareConnHost } from './helpers.ts';
 
 /**
  * What a client connection holds on an upstream socket for backpressure (a wait for its 'drain', or
@@ -13,13 +12,7 @@ describe('ClientConn backpressure on upstream sockets', () => {
   let server: Server;
   let port = 0;
   const accepted: Socket[] = [];
-  const metrics = new SidecarMetrics();
-  const state = {
-    listener: { name: 'bp', address: '127.0.0.1', port: 0, protocol: 'http', direction: 'outbound' },
-    clusters: new Map(),
-    traffic: metrics.traffic('outbound', 'test', 'unknown'),
-  } as unknown as HttpListenerState;
-  const host: ConnHost = { state, metrics, draining: false };
+  const host = bareConnHost('bp');
 
   beforeAll(async () => {
     server = createServer({ pauseOnConnect: true }, (s) => void accepted.push(s));

@@ -1,8 +1,7 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClientConn, type ConnHost } from '../../sidecar/h1-connection.ts';
-import type { HttpListenerState } from '../../sidecar/http-listener.ts';
-import { SidecarMetrics } from '../../sidecar/metrics.ts';
+import { ClientConn } from '../../sidecar/h1-connection.ts';
+import { bareConnHost } from './helpers.ts';
 
 /**
  * When an accepted socket cannot be re-wrapped for shared reads (a node without the handle the
@@ -12,13 +11,7 @@ import { SidecarMetrics } from '../../sidecar/metrics.ts';
 describe('ClientConn without shared reads (the fallback)', () => {
   let server: Server;
   let port = 0;
-  const metrics = new SidecarMetrics();
-  const state = {
-    listener: { name: 'fallback', address: '127.0.0.1', port: 0, protocol: 'http', direction: 'outbound' },
-    clusters: new Map(),
-    traffic: metrics.traffic('outbound', 'test', 'unknown'),
-  } as unknown as HttpListenerState;
-  const host: ConnHost = { state, metrics, draining: false };
+  const host = bareConnHost('fallback');
 
   beforeAll(async () => {
     server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket: Socket) => new ClientConn(socket, host, false));

@@ -12,6 +12,9 @@ import { request } from 'undici';
 import type { Cluster, ClusterPolicy, Endpoint, Listener, ResourceDocument, RouteConfig } from '../../lib/contract.ts';
 import { canonicalJson, contentHash } from '../../lib/hash.ts';
 import { loadSidecarConfig } from '../../sidecar/config.ts';
+import type { ConnHost } from '../../sidecar/h1-connection.ts';
+import type { HttpListenerState } from '../../sidecar/http-listener.ts';
+import { SidecarMetrics } from '../../sidecar/metrics.ts';
 import { Sidecar, type SidecarOptions } from '../../sidecar/sidecar.ts';
 
 export function policy(over: Partial<ClusterPolicy> = {}): ClusterPolicy {
@@ -223,4 +226,15 @@ export function collect(sock: Socket): Promise<Buffer> {
     sock.on('end', () => resolve(Buffer.concat(parts)));
     sock.on('error', reject);
   });
+}
+
+/** What a ClientConn driven directly needs from its listener: one with no route and no cluster. */
+export function bareConnHost(name: string): ConnHost {
+  const metrics = new SidecarMetrics();
+  const state = {
+    listener: { name, address: '127.0.0.1', port: 0, protocol: 'http', direction: 'outbound' },
+    clusters: new Map(),
+    traffic: metrics.traffic('outbound', 'test', 'unknown'),
+  } as unknown as HttpListenerState;
+  return { state, metrics, draining: false };
 }
