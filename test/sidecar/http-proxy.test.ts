@@ -131,6 +131,22 @@ describe('outbound HTTP listener', () => {
     expect(text).toMatch(/sidemesh_retries_total\{destination_service="orders.shop"\} [1-9]/);
   });
 
+  it('a request body held while connecting is replayed whole on the next endpoint when the connect fails', async () => {
+    ups = [await startUpstream('a')];
+    const dead = await startUpstream('dead');
+    await dead.close();
+    await run(document({ listeners: [httpListener(VIP, 8090, 'orders')], clusters: [cluster('orders', [ep(dead.port), ep(ups[0].port)])] }));
+    // Round robin over a refusing endpoint and a live one: every other first attempt is refused,
+    // before any body byte can have gone upstream; the held body then goes to the live one.
+    for (let i = 0; i < 6; i++) {
+      const body = randomBytes(30 * 1024).toString('base64');
+      const res = await get(`http://${VIP}:8090/echo`, { method: 'PUT', body });
+      expect(res.status).toBe(200);
+      expect(res.text === body).toBe(true);
+    }
+    expect(await metricsText(sidecar)).toMatch(/sidemesh_retries_total\{destination_service="orders.shop"\} [1-9]/);
+  });
+
   it('retries a 503 for GET but not for POST', async () => {
     ups = [await startUpstream('a')];
     let calls = 0;
