@@ -43,7 +43,6 @@ export interface Head extends ScannedHead {
   keepAlive: boolean;
   /** Body bytes declared (Content-Length), -1 for none. */
   length: number;
-  fields: number;
   marks: number[] | undefined;
   namesHeaders: boolean;
 }

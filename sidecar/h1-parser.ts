@@ -58,7 +58,10 @@ export const SKIP_BODY = 1;
  * comes only from the JavaScript scanner (h1-scan.ts): the head's text, for forwarding it as is.
  */
 export interface ParserHandler {
-  /** Optional: without it the parser makes one call into JavaScript less per message. */
+  /**
+   * Optional: without it a parser from createParser makes one call into JavaScript less per message.
+   * (The fast path's parsers, h1-scan.ts, follow message begins themselves and relay them if present.)
+   */
   onMessageBegin?(): void;
   onHeaders(headers: string[], url: string): void;
   onHeadersComplete(major: number, minor: number, headers: string[] | undefined, method: number, url: string | undefined, status: number, statusText: string | undefined, upgrade: boolean, keepAlive: boolean, scanned?: ScannedHead): number | void;

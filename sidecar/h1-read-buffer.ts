@@ -2,10 +2,10 @@
  * One read buffer for every fast-path HTTP socket, client and upstream alike, through node's
  * `onread` socket option. Node's default read allocates a 64 KiB ArrayBuffer and pushes it through
  * the Readable machinery ('data', a nextTick per read); the fast path hands each read straight to
- * its parser instead, which consumes it before the callback returns: the parser copies header strings
- * and body chunks out of the buffer (and a head cut by a read boundary, h1-scan.ts) (node's own HTTP server parses out of one shared buffer the same
- * way), so the next read, on any socket, may overwrite it. Whatever must outlive a read (the bytes
- * after an upgrade head) the caller copies.
+ * its parser instead, which consumes it before the callback returns: the parser copies header strings,
+ * body chunks and a head cut by a read boundary (h1-scan.ts) out of the buffer, as node's own HTTP
+ * server parses out of one shared buffer, so the next read, on any socket, may overwrite it.
+ * Whatever must outlive a read (the bytes after an upgrade head) the caller copies.
  */
 import type { OnReadOpts } from 'node:net';
 
