@@ -35,7 +35,7 @@ export class H1Attempt implements UpstreamUser {
     this.ex.onReady(this);
   }
 
-  onUpstreamHead(status: number, statusText: string | undefined, raw: string[], _keepAlive: boolean, scanned: ScannedHead | undefined): boolean {
+  onUpstreamHead(status: number, statusText: string | undefined, raw: string[] | undefined, _keepAlive: boolean, scanned: ScannedHead | undefined): boolean {
     return this.ex.onHead(this, status, statusText, raw, scanned);
   }
 

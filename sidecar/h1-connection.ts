@@ -15,7 +15,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { H1Exchange } from './h1-exchange.ts';
 import { ResponseWriter } from './h1-response-writer.ts';
-import { headersObject, scanRequest, type ScannedHead } from './h1-heads.ts';
+import { headerList, headersObject, scannedRequest, scanRequest, type ScannedHead } from './h1-heads.ts';
 import { isParseError, METHODS, type ParserHandler, type ParseError } from './h1-parser.ts';
 import { createH1Parser, type H1Parser } from './h1-scan.ts';
 import type { HttpListenerState } from './http-listener.ts';
@@ -138,7 +138,8 @@ export class ClientConn implements ParserHandler {
 
   onHeadersComplete(major: number, minor: number, headers: string[] | undefined, method: number, url: string | undefined, _s: number, _t: string | undefined, upgrade: boolean, keepAlive: boolean, scanned?: ScannedHead): number {
     this.headStartedAt = 0;
-    const raw = headers ?? this.#headers;
+    // A scanned head's field list is cut only if something asks for it, or now for a head to rebuild.
+    let raw = scanned === undefined ? (headers ?? this.#headers) : scanned.namesHeaders ? headerList(scanned) : undefined;
     const path = url ?? this.#url;
     this.#headers = [];
     this.#url = '';
@@ -150,14 +151,15 @@ export class ClientConn implements ParserHandler {
       sendRawProxyError(this.socket, 'bad_request', this.#host.metrics);
       return 0;
     }
-    const scan = scanRequest(raw);
+    const scan = raw === undefined ? scannedRequest(scanned!) : scanRequest(raw);
     if (upgrade) {
-      this.#upgrade = { req: { method: name, url: path, rawHeaders: raw, connection: scan.connection, remoteAddress: this.remoteAddress }, state };
+      // The scanner takes no upgrades: llhttp parsed this head, so `raw` is its list.
+      this.#upgrade = { req: { method: name, url: path, rawHeaders: raw!, connection: scan.connection, remoteAddress: this.remoteAddress }, state };
       return 0;
     }
     let up = state.cluster;
     if (up === undefined && state.routes !== undefined) {
-      const cluster = state.routes.select(scan.host, path, state.routes.usesHeaders ? headersObject(raw) : EMPTY);
+      const cluster = state.routes.select(scan.host, path, state.routes.usesHeaders ? headersObject((raw ??= headerList(scanned!))) : EMPTY);
       up = cluster === undefined ? undefined : state.clusters.get(cluster);
     }
     const ex = new H1Exchange(this, up, up?.traffic ?? state.traffic, name, path, raw, scan, major === 1 && minor === 0, keepAlive, scanned);

@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { Backoff } from '../lib/backoff.ts';
 import { H1Attempt } from './h1-attempt.ts';
 import type { ClientConn } from './h1-connection.ts';
-import { downstreamResponseHead, responseFraming, upstreamRequestHead, type Framing, type RequestScan, type ScannedHead } from './h1-heads.ts';
+import { downstreamResponseHead, headerList, responseFraming, upstreamRequestHead, type Framing, type RequestScan, type ScannedHead } from './h1-heads.ts';
 import { H1RequestBody } from './h1-request-body.ts';
 import { hashValue } from './http-headers.ts';
 import { methodLabel, type TrafficMetrics } from './metrics.ts';
@@ -25,7 +25,8 @@ export class H1Exchange {
   readonly traffic: TrafficMetrics;
   readonly method: string;
   readonly url: string;
-  readonly raw: string[];
+  /** The request's field list; undefined until asked for when the scanner read the head. */
+  #raw: string[] | undefined;
   readonly scan: RequestScan;
   readonly http10: boolean;
   readonly keepAlive: boolean;
@@ -56,18 +57,23 @@ export class H1Exchange {
   /** Absent when the request has no body. */
   readonly body: H1RequestBody | undefined;
 
-  constructor(client: ClientConn, up: UpstreamCluster | undefined, traffic: TrafficMetrics, method: string, url: string, raw: string[], scan: RequestScan, http10: boolean, keepAlive: boolean, scanned?: ScannedHead) {
+  constructor(client: ClientConn, up: UpstreamCluster | undefined, traffic: TrafficMetrics, method: string, url: string, raw: string[] | undefined, scan: RequestScan, http10: boolean, keepAlive: boolean, scanned?: ScannedHead) {
     this.client = client;
     this.up = up;
     this.traffic = traffic;
     this.method = method;
     this.url = url;
-    this.raw = raw;
+    this.#raw = raw;
     this.scan = scan;
     this.http10 = http10;
     this.keepAlive = keepAlive;
     this.scanned = scanned;
     if (scan.framing !== 'none') this.body = new H1RequestBody(client, scan.framing === 'chunked');
+  }
+
+  /** The request's fields as node's raw `[name, value, …]` list. */
+  get raw(): string[] {
+    return (this.#raw ??= headerList(this.scanned!));
   }
 
   /** Called when this request becomes the connection's active one (pipelined ones wait their turn). */
@@ -80,7 +86,7 @@ export class H1Exchange {
     if (!b.tryAcquireRequest()) return this.fail('overflow');
     this.holdsRequest = true;
     if (this.scan.expectContinue && !this.http10 && this.body !== undefined && !this.body.ended) this.client.write('HTTP/1.1 100 Continue\r\n\r\n');
-    this.head = upstreamRequestHead(this.method, this.url, this.raw, this.scan, this.client.remoteAddress, this.scanned);
+    this.head = upstreamRequestHead(this.method, this.url, this.#raw, this.scan, this.client.remoteAddress, this.scanned);
     const hashOn = up.policy.hashOn;
     if (hashOn !== null) this.hashKey = hashOn.kind === 'source' ? this.client.remoteAddress : hashValue(this.client.headersOf(this), hashOn.kind, hashOn.name);
     const timeoutMs = up.policy.requestTimeoutMs;
@@ -137,7 +143,8 @@ export class H1Exchange {
     this.body?.end();
   }
 
-  onHead(a: H1Attempt, status: number, statusText: string | undefined, raw: string[], scanned: ScannedHead | undefined): boolean {
+  /** `raw` is undefined when the scanner read the head (`scanned`) and nobody cut its field list yet. */
+  onHead(a: H1Attempt, status: number, statusText: string | undefined, raw: string[] | undefined, scanned: ScannedHead | undefined): boolean {
     const skip = this.method === 'HEAD';
     this.releasePending();
     if (this.finished || a.done) return skip;
@@ -146,7 +153,13 @@ export class H1Exchange {
       return skip;
     }
     this.status = status;
-    const { framing, length } = responseFraming(raw, skip || status === 204 || status === 304);
+    const bodiless = skip || status === 204 || status === 304;
+    let framing: Framing;
+    let length: string | undefined;
+    // A scanned response is sized, or a 204/304 (bodiless): its head is forwarded as text, so the
+    // length's text is not needed. Otherwise the framing comes from the field list.
+    if (scanned !== undefined && !scanned.namesHeaders) framing = bodiless ? 'none' : 'length';
+    else ({ framing, length } = responseFraming((raw ??= headerList(scanned!)), bodiless));
     this.out = framing === 'chunked' || framing === 'close' ? (this.http10 ? 'close' : 'chunked') : framing;
     this.closeAfter = this.out === 'close' || !this.client.keepAliveAfter(this);
     this.headSent = true;

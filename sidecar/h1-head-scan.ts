@@ -7,6 +7,9 @@
 import { FIELD, type ScannedHead } from './h1-heads.ts';
 import { METHOD_CODES } from './h1-parser.ts';
 
+const GET = METHOD_CODES.get('GET') ?? -1;
+const POST = METHOD_CODES.get('POST') ?? -1;
+
 const LF = 0x0a;
 const CR = 0x0d;
 const SP = 0x20;
@@ -32,123 +35,157 @@ function visibleAscii(): string {
   return out;
 }
 
-/** A scanned head: what onHeadersComplete reports, the declared length, and its text for forwarding. */
-export interface Head extends ScannedHead {
-  method: number;
-  url: string;
-  status: number;
-  statusText: string;
-  minor: number;
-  headers: string[];
-  keepAlive: boolean;
-  /** Body bytes declared (Content-Length), -1 for none. */
-  length: number;
-  marks: number[] | undefined;
-  namesHeaders: boolean;
+/** A scanned head: what onHeadersComplete reports, its facts, and its text for forwarding. */
+export class Head implements ScannedHead {
+  method = 0;
+  url = '';
+  status = 0;
+  statusText = '';
+  keepAlive = false;
+  length = -1;
+  host: string | undefined = undefined;
+  expectContinue = false;
+  marks: number[] | undefined = undefined;
+  namesHeaders = false;
+  readonly text: string;
+  readonly minor: number;
+  readonly start: number;
+  readonly fields: number;
+  readonly end: number;
+
+  constructor(text: string, minor: number, start: number, fields: number, end: number) {
+    this.text = text;
+    this.minor = minor;
+    this.start = start;
+    this.fields = fields;
+    this.end = end;
+  }
 }
 
 /**
  * `text[start, end)` is a request head up to and including its last header line's CRLF (the empty
- * line that closes the head is not included); `text` may go on past `end`.
+ * line that closes the head is not included); `text` may go on past `end`. `b[o + i]` is the byte
+ * of `text[i]`: the loops read the bytes, which costs a third of reading the string's char codes.
  */
-export function scanRequestHead(text: string, start: number, end: number): Head | undefined {
+export function scanRequestHead(text: string, b: Uint8Array, o: number, start: number, end: number): Head | undefined {
   // METHOD SP
   let p = start;
-  while (METHOD[text.charCodeAt(p)] === 1) p++;
-  if (p === start || text.charCodeAt(p) !== SP) return undefined;
-  const name = text.slice(start, p);
-  const method = METHOD_CODES.get(name);
-  if (method === undefined || name === 'CONNECT') return undefined;
+  while (METHOD[b[o + p]] === 1) p++;
+  if (p === start || b[o + p] !== SP) return undefined;
+  const method = methodAt(text, b, o, start, p);
+  if (method === -1) return undefined;
   // '/' target SP
   const t = ++p;
-  if (text.charCodeAt(p) !== 0x2f) return undefined;
-  while (TARGET[text.charCodeAt(p)] === 1) p++;
-  if (text.charCodeAt(p) !== SP) return undefined;
-  const url = text.slice(t, p);
+  if (b[o + p] !== 0x2f) return undefined;
+  while (TARGET[b[o + p]] === 1) p++;
+  if (b[o + p] !== SP) return undefined;
   // HTTP/1.x CRLF
-  const minor = httpVersion(text, p + 1);
-  if (minor === -1 || text.charCodeAt(p + 9) !== CR || text.charCodeAt(p + 10) !== LF) return undefined;
-  const head: Head = { method, url, status: 0, statusText: '', minor, headers: [], keepAlive: false, length: -1, text, start, fields: p + 11, end, marks: undefined, namesHeaders: false };
-  return scanFields(text, p + 11, end, head) ? head : undefined;
+  const minor = httpVersion(b, o + p + 1);
+  if (minor === -1 || b[o + p + 9] !== CR || b[o + p + 10] !== LF) return undefined;
+  const head = new Head(text, minor, start, p + 11, end);
+  head.method = method;
+  head.url = text.slice(t, p);
+  return scanFields(text, b, o, head) ? head : undefined;
 }
 
 /** As scanRequestHead, for a response head: `HTTP/1.x NNN reason`, NNN ≥ 200, with a length or none needed. */
-export function scanResponseHead(text: string, start: number, end: number): Head | undefined {
-  const minor = httpVersion(text, start);
-  if (minor === -1 || text.charCodeAt(start + 8) !== SP) return undefined;
-  const d0 = text.charCodeAt(start + 9) - 0x30;
-  const d1 = text.charCodeAt(start + 10) - 0x30;
-  const d2 = text.charCodeAt(start + 11) - 0x30;
-  if (!(d0 >= 2 && d0 <= 9 && d1 >= 0 && d1 <= 9 && d2 >= 0 && d2 <= 9) || text.charCodeAt(start + 12) !== SP) return undefined;
-  const status = d0 * 100 + d1 * 10 + d2;
+export function scanResponseHead(text: string, b: Uint8Array, o: number, start: number, end: number): Head | undefined {
+  const at = o + start;
+  const minor = httpVersion(b, at);
+  if (minor === -1 || b[at + 8] !== SP) return undefined;
+  const d0 = b[at + 9] - 0x30;
+  const d1 = b[at + 10] - 0x30;
+  const d2 = b[at + 11] - 0x30;
+  if (!(d0 >= 2 && d0 <= 9 && d1 >= 0 && d1 <= 9 && d2 >= 0 && d2 <= 9) || b[at + 12] !== SP) return undefined;
   let p = start + 13;
-  while (VALUE[text.charCodeAt(p)] === 1) p++;
-  if (text.charCodeAt(p) !== CR || text.charCodeAt(p + 1) !== LF) return undefined;
-  const head: Head = { method: 0, url: '', status, statusText: text.slice(start + 13, p), minor, headers: [], keepAlive: false, length: -1, text, start, fields: p + 2, end, marks: undefined, namesHeaders: false };
-  if (!scanFields(text, p + 2, end, head)) return undefined;
+  while (VALUE[b[o + p]] === 1) p++;
+  if (b[o + p] !== CR || b[o + p + 1] !== LF) return undefined;
+  const head = new Head(text, minor, start, p + 2, end);
+  head.status = d0 * 100 + d1 * 10 + d2;
+  head.statusText = text.slice(start + 13, p);
+  if (!scanFields(text, b, o, head)) return undefined;
   // Without a length only 204 and 304 are framed; other bodies run to EOF, which llhttp handles.
-  if (head.length === -1 && status !== 204 && status !== 304) return undefined;
+  if (head.length === -1 && head.status !== 204 && head.status !== 304) return undefined;
   return head;
 }
 
-/** `HTTP/1.0` or `HTTP/1.1` at `p`: the minor version, else -1. */
-function httpVersion(text: string, p: number): number {
-  if (!text.startsWith('HTTP/1.', p)) return -1;
-  const c = text.charCodeAt(p + 7);
+/** llhttp's number for the method `text[from, to)`; -1 for CONNECT and for names it does not know. */
+function methodAt(text: string, b: Uint8Array, o: number, from: number, to: number): number {
+  // The usual two without cutting a string and hashing it for the map.
+  const n = to - from;
+  const at = o + from;
+  if (n === 3 && b[at] === 0x47 && b[at + 1] === 0x45 && b[at + 2] === 0x54) return GET;
+  if (n === 4 && b[at] === 0x50 && b[at + 1] === 0x4f && b[at + 2] === 0x53 && b[at + 3] === 0x54) return POST;
+  const name = text.slice(from, to);
+  return name === 'CONNECT' ? -1 : (METHOD_CODES.get(name) ?? -1);
+}
+
+/** `HTTP/1.0` or `HTTP/1.1` at `b[at]`: the minor version, else -1. */
+function httpVersion(b: Uint8Array, at: number): number {
+  if (b[at] !== 0x48 || b[at + 1] !== 0x54 || b[at + 2] !== 0x54 || b[at + 3] !== 0x50 || b[at + 4] !== 0x2f || b[at + 5] !== 0x31 || b[at + 6] !== 0x2e) return -1;
+  const c = b[at + 7];
   return c === 0x31 ? 1 : c === 0x30 ? 0 : -1;
 }
 
 /**
- * Header lines in `text[pos, end)`, each `token ':' OWS value OWS CRLF`; false when one falls outside
- * the subset. The value keeps its inner spaces and tabs and loses the surrounding ones, as llhttp's.
- * Sets the declared length and keep-alive, and marks the fields the head builders cut or read.
+ * Header lines in `text[head.fields, head.end)`, each `token ':' OWS value OWS CRLF`; false when one
+ * falls outside the subset. Cuts no string per field (headerList in h1-heads.ts does, when asked):
+ * only the facts the fast path needs (length, keep-alive, Host, Expect) and the marks of the fields
+ * the head builders cut or read. A value loses the spaces and tabs around it, as llhttp's.
  */
-function scanFields(text: string, pos: number, end: number, head: Head): boolean {
-  const headers = head.headers;
+function scanFields(text: string, b: Uint8Array, o: number, head: Head): boolean {
+  const end = head.end;
+  let pos = head.fields;
   let close = false;
   let keepAlive = false;
   while (pos < end) {
     let p = pos;
-    while (TOKEN[text.charCodeAt(p)] === 1) p++;
-    if (p === pos || text.charCodeAt(p) !== 0x3a) return false;
+    while (TOKEN[b[o + p]] === 1) p++;
+    if (p === pos || b[o + p] !== 0x3a) return false;
     const nameEnd = p;
     p++;
-    let c = text.charCodeAt(p);
-    while (c === SP || c === HTAB) c = text.charCodeAt(++p);
+    let c = b[o + p];
+    while (c === SP || c === HTAB) c = b[o + ++p];
     const start = p;
     let last = p;
     while (VALUE[c] === 1) {
       p++;
       if (c !== SP && c !== HTAB) last = p;
-      c = text.charCodeAt(p);
+      c = b[o + p];
     }
-    if (c !== CR || text.charCodeAt(p + 1) !== LF || p >= end) return false;
+    if (c !== CR || b[o + p + 1] !== LF || p >= end) return false;
     const line = pos;
     pos = p + 2;
     // Names are compared in place, case-insensitively; only a few lengths can be one that matters.
     let kind = 0;
     switch (nameEnd - line) {
       case 2:
-        if (nameIs(text, line, 'te')) kind = FIELD.te;
+        if (nameIs(b, o + line, 'te')) kind = FIELD.te;
         break;
       case 4:
-        if (nameIs(text, line, 'host')) kind = FIELD.host;
+        if (nameIs(b, o + line, 'host')) {
+          kind = FIELD.host;
+          head.host ??= text.slice(start, last);
+        }
         break;
       case 6:
-        if (nameIs(text, line, 'expect')) kind = FIELD.expect;
+        if (nameIs(b, o + line, 'expect')) {
+          kind = FIELD.expect;
+          head.expectContinue = last - start === 12 && nameIs(b, o + start, '100-continue');
+        }
         break;
       case 7:
-        if (nameIs(text, line, 'upgrade')) return false;
-        if (nameIs(text, line, 'trailer')) kind = FIELD.trailer;
+        if (nameIs(b, o + line, 'upgrade')) return false;
+        if (nameIs(b, o + line, 'trailer')) kind = FIELD.trailer;
         break;
       case 10:
-        if (nameIs(text, line, 'connection')) {
+        if (nameIs(b, o + line, 'connection')) {
           kind = FIELD.connection;
-          const v = text.slice(start, last).toLowerCase();
-          if (v === 'keep-alive') keepAlive = true;
-          else if (v === 'close') close = true;
+          // The usual values compared in place; a list is split.
+          if (last - start === 10 && nameIs(b, o + start, 'keep-alive')) keepAlive = true;
+          else if (last - start === 5 && nameIs(b, o + start, 'close')) close = true;
           else {
-            for (const t of v.split(',')) {
+            for (const t of text.slice(start, last).toLowerCase().split(',')) {
               const token = t.trim();
               if (token === 'close') close = true;
               else if (token === 'keep-alive') keepAlive = true;
@@ -157,32 +194,31 @@ function scanFields(text: string, pos: number, end: number, head: Head): boolean
               else if (token !== '') head.namesHeaders = true;
             }
           }
-        } else if (nameIs(text, line, 'keep-alive')) kind = FIELD.keepAlive;
+        } else if (nameIs(b, o + line, 'keep-alive')) kind = FIELD.keepAlive;
         break;
       case 14:
-        if (nameIs(text, line, 'content-length')) {
-          const value = text.slice(start, last);
-          if (head.length !== -1 || !isDigits(value)) return false;
-          head.length = Number(value);
+        if (nameIs(b, o + line, 'content-length')) {
+          const n = digits(b, o + start, o + last);
+          if (head.length !== -1 || n === -1) return false;
+          head.length = n;
         }
         break;
       case 15:
-        if (nameIs(text, line, 'x-forwarded-for')) kind = FIELD.xForwardedFor;
+        if (nameIs(b, o + line, 'x-forwarded-for')) kind = FIELD.xForwardedFor;
         break;
       case 16:
-        if (nameIs(text, line, 'x-forwarded-host')) kind = FIELD.xForwardedHost;
+        if (nameIs(b, o + line, 'x-forwarded-host')) kind = FIELD.xForwardedHost;
         break;
       case 17:
-        if (nameIs(text, line, 'transfer-encoding')) return false;
-        if (nameIs(text, line, 'x-forwarded-proto')) kind = FIELD.xForwardedProto;
+        if (nameIs(b, o + line, 'transfer-encoding')) return false;
+        if (nameIs(b, o + line, 'x-forwarded-proto')) kind = FIELD.xForwardedProto;
         break;
     }
-    if (kind === 0 && nameEnd - line >= 6 && nameIs(text, line, 'proxy-')) {
-      if (nameEnd - line === 16 && nameIs(text, line, 'proxy-connection')) return false;
+    if (kind === 0 && nameEnd - line >= 6 && nameIs(b, o + line, 'proxy-')) {
+      if (nameEnd - line === 16 && nameIs(b, o + line, 'proxy-connection')) return false;
       kind = FIELD.proxy;
     }
     if (kind !== 0) (head.marks ??= []).push(kind, line, pos, start, last);
-    headers.push(text.slice(line, nameEnd), text.slice(start, last));
   }
   // llhttp_should_keep_alive: HTTP/1.1 unless `close`; HTTP/1.0 only with `keep-alive`.
   head.keepAlive = head.minor === 1 ? !close : keepAlive;
@@ -190,20 +226,23 @@ function scanFields(text: string, pos: number, end: number, head: Head): boolean
 }
 
 /**
- * `text` at `at` starts with `lower` (lower-case letters and '-'), in any case. For token characters
- * `c | 0x20` equals a lower-case letter only for that letter in either case, and '-' only for '-'.
+ * The bytes at `b[at]` spell `lower` (lower-case letters, digits and '-') in any case. For the bytes
+ * a field name or value may hold, `c | 0x20` equals a lower-case letter only for that letter in
+ * either case, and a digit or '-' only for itself (the other bytes that would are control bytes).
  */
-function nameIs(text: string, at: number, lower: string): boolean {
-  for (let i = 0; i < lower.length; i++) if ((text.charCodeAt(at + i) | 0x20) !== lower.charCodeAt(i)) return false;
+function nameIs(b: Uint8Array, at: number, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) if ((b[at + i] | 0x20) !== lower.charCodeAt(i)) return false;
   return true;
 }
 
-/** 1 to 15 ASCII digits (a length JavaScript numbers hold exactly). */
-function isDigits(s: string): boolean {
-  if (s.length === 0 || s.length > 15) return false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x30 || c > 0x39) return false;
+/** The number `b[from, to)` spells in 1 to 15 ASCII digits (a length JavaScript numbers hold exactly), else -1. */
+function digits(b: Uint8Array, from: number, to: number): number {
+  if (to === from || to - from > 15) return -1;
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const c = b[i] - 0x30;
+    if (c < 0 || c > 9) return -1;
+    n = n * 10 + c;
   }
-  return true;
+  return n;
 }

@@ -43,6 +43,43 @@ export interface ScannedHead {
   readonly marks: readonly number[] | undefined;
   /** A Connection header names other headers, which are hop-by-hop then: the head is rebuilt instead. */
   readonly namesHeaders: boolean;
+  /** Body bytes declared (Content-Length), -1 for none. */
+  readonly length: number;
+  /** The first Host field's value. */
+  readonly host: string | undefined;
+  /** The last Expect field is `100-continue`. */
+  readonly expectContinue: boolean;
+}
+
+/**
+ * A scanned head's fields as node's raw `[name, value, …]` list, the one llhttp reports: cut only
+ * when something asks (route header matchers, ring-hash keys, a head that has to be rebuilt). The
+ * scanner checked every line, so each is `name ':' OWS value OWS CRLF` here.
+ */
+export function headerList(h: ScannedHead): string[] {
+  const text = h.text;
+  const out: string[] = [];
+  let pos = h.fields;
+  while (pos < h.end) {
+    const colon = text.indexOf(':', pos);
+    const cr = text.indexOf('\r', colon);
+    let from = colon + 1;
+    let to = cr;
+    while (from < to && isOws(text.charCodeAt(from))) from++;
+    while (to > from && isOws(text.charCodeAt(to - 1))) to--;
+    out.push(text.slice(pos, colon), text.slice(from, to));
+    pos = cr + 2;
+  }
+  return out;
+}
+
+function isOws(c: number): boolean {
+  return c === 0x20 || c === 0x09;
+}
+
+/** scanRequest's answer for a scanned head, from the facts the scanner noted (Connection is read only to rebuild a head). */
+export function scannedRequest(h: ScannedHead): RequestScan {
+  return { framing: h.length > 0 ? 'length' : 'none', host: h.host, connection: undefined, expectContinue: h.expectContinue };
 }
 
 /** The value of a header in node's raw `[name, value, …]` list, repeated values joined with ", ". */
@@ -112,11 +149,11 @@ export function scanRequest(raw: readonly string[]): RequestScan {
 
 /**
  * The head sent upstream: always HTTP/1.1 keep-alive; chunked bodies are re-chunked by the sidecar.
- * `scanned`: the head as the scanner read it, forwarded as text.
+ * `scanned`: the head as the scanner read it, forwarded as text; `raw` may then be undefined.
  */
-export function upstreamRequestHead(method: string, url: string, raw: readonly string[], scan: RequestScan, clientAddress: string | undefined, scanned?: ScannedHead): string {
+export function upstreamRequestHead(method: string, url: string, raw: readonly string[] | undefined, scan: RequestScan, clientAddress: string | undefined, scanned?: ScannedHead): string {
   if (scanned !== undefined && !scanned.namesHeaders) return forwardedRequestHead(method, url, scanned, clientAddress);
-  const headers = upstreamRequestHeaders(raw, scan.connection, clientAddress);
+  const headers = upstreamRequestHeaders(raw ?? headerList(scanned!), scan.connection, clientAddress);
   const framing = scan.framing;
   let head = `${method} ${url} HTTP/1.1\r\n`;
   for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
@@ -143,11 +180,12 @@ export function responseFraming(raw: readonly string[], bodiless: boolean): { fr
  * The head sent to the client. `out` is how the body goes out: `length` keeps Content-Length,
  * `chunked` adds Transfer-Encoding, `close` (HTTP/1.0 clients with an unsized body) delimits by
  * closing. `close` also adds `Connection: close` when the client connection ends after this response.
+ * `raw` may be undefined when `scanned` is given.
  */
-export function downstreamResponseHead(status: number, statusText: string | undefined, raw: readonly string[], length: string | undefined, out: Framing, closeAfter: boolean, scanned?: ScannedHead): string {
+export function downstreamResponseHead(status: number, statusText: string | undefined, raw: readonly string[] | undefined, length: string | undefined, out: Framing, closeAfter: boolean, scanned?: ScannedHead): string {
   // A scanned response is sized or bodiless, so its own Content-Length line (if any) is the one to send.
   if (scanned !== undefined && !scanned.namesHeaders && (out === 'length' || out === 'none')) return forwardedResponseHead(status, statusText, scanned, closeAfter);
-  const headers = downstreamRawResponseHeaders(raw);
+  const headers = downstreamRawResponseHeaders(raw ?? headerList(scanned!));
   let head = `HTTP/1.1 ${status} ${statusText || 'unknown'}\r\n`;
   for (let i = 0; i < headers.length; i += 2) {
     // Framing is re-added below from what the sidecar actually sends.

@@ -55,7 +55,8 @@ export const SKIP_BODY = 1;
 /**
  * What the parser calls; `this` is the handler object. `headers`/`url` are undefined when the head had
  * more than 32 fields: the parser then delivered them in pieces through `onHeaders` first. `scanned`
- * comes only from the JavaScript scanner (h1-scan.ts): the head's text, for forwarding it as is.
+ * comes only from the JavaScript scanner (h1-scan.ts): the head's text and facts, for forwarding it
+ * as is; `headers` is then undefined too, and headerList(scanned) (h1-heads.ts) cuts the list.
  */
 export interface ParserHandler {
   /**

@@ -184,11 +184,12 @@ class ScanParser implements H1Parser {
         }
         return this.#fallBack(buf, i, shift);
       }
-      const head = this.#kind === 'request' ? scanRequestHead(text, at, end + 2) : scanResponseHead(text, at, end + 2);
+      const head = this.#kind === 'request' ? scanRequestHead(text, buf, textAt, at, end + 2) : scanResponseHead(text, buf, textAt, at, end + 2);
       if (head === undefined) return this.#fallBack(buf, i, shift);
       i = textAt + end + 4;
       this.#lastMessage = !head.keepAlive;
-      const skip = h.onHeadersComplete(1, head.minor, head.headers, head.method, head.url, head.status, head.statusText, false, head.keepAlive, head);
+      // No header list: the handler cuts one from the scanned head if it needs it (headerList).
+      const skip = h.onHeadersComplete(1, head.minor, undefined, head.method, head.url, head.status, head.statusText, false, head.keepAlive, head);
       if (this.#released) break;
       // 204 and 304 have no body whatever their Content-Length says; nor has the answer to a HEAD.
       if (head.length > 0 && skip !== SKIP_BODY && head.status !== 204 && head.status !== 304) this.#bodyLeft = head.length;

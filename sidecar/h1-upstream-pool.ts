@@ -27,8 +27,8 @@ import type { AttemptFailure } from './proxy-error.ts';
 export interface UpstreamUser {
   /** A socket is ready for this request: write the head (and body) now. */
   onUpstreamReady(conn: UpstreamConn): void;
-  /** Final response head (`scanned`: its text, from the scanner); return true for a bodiless response (HEAD). */
-  onUpstreamHead(status: number, statusText: string | undefined, raw: string[], keepAlive: boolean, scanned: ScannedHead | undefined): boolean;
+  /** Final response head (`scanned`: its text and facts, from the scanner; `raw` is then undefined); return true for a bodiless response (HEAD). */
+  onUpstreamHead(status: number, statusText: string | undefined, raw: string[] | undefined, keepAlive: boolean, scanned: ScannedHead | undefined): boolean;
   onUpstreamData(chunk: Buffer): void;
   onUpstreamEnd(): void;
   onUpstreamError(failure: AttemptFailure): void;
@@ -117,8 +117,9 @@ export class UpstreamConn implements ParserHandler {
   }
 
   onHeadersComplete(_major: number, _minor: number, headers: string[] | undefined, _method: number, _url: string | undefined, status: number, statusText: string | undefined, _upgrade: boolean, keepAlive: boolean, scanned?: ScannedHead): number {
-    // More than 32 fields came in pieces through onHeaders; the next head starts a fresh list.
-    if (headers === undefined) {
+    // More than 32 fields came in pieces through onHeaders; the next head starts a fresh list. (A
+    // scanned head has no list: it is cut from `scanned` if needed.)
+    if (headers === undefined && scanned === undefined) {
       headers = this.#headers;
       this.#headers = [];
     }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { seededInts } from '../support/prng.ts';
-import { downstreamResponseHead, responseFraming, scanRequest, upstreamRequestHead, type ScannedHead } from '../../sidecar/h1-heads.ts';
+import { downstreamResponseHead, headerList, responseFraming, scanRequest, upstreamRequestHead, type ScannedHead } from '../../sidecar/h1-heads.ts';
 import { createParser, isParseError, METHODS, releaseParser, SKIP_BODY } from '../../sidecar/h1-parser.ts';
 import { createH1Parser } from '../../sidecar/h1-scan.ts';
 import { upstreamRequestHeaders } from '../../sidecar/http-headers.ts';
@@ -30,7 +30,7 @@ function scanHead(kind: 'request' | 'response', text: string) {
   const p = createH1Parser(kind, {
     onHeaders() {},
     onHeadersComplete(_ma, minor, headers, method, url, status, statusText, _up, _ka, scanned) {
-      got = { raw: headers ?? [], method: METHODS[method], url: url ?? '', minor, status, statusText, scanned };
+      got = { raw: headers ?? (scanned !== undefined ? headerList(scanned) : []), method: METHODS[method], url: url ?? '', minor, status, statusText, scanned };
       return SKIP_BODY;
     },
     onBody() {},

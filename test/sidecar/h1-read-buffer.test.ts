@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { headerList } from '../../sidecar/h1-heads.ts';
 import { createParser, type ParserHandler } from '../../sidecar/h1-parser.ts';
 
 /**
@@ -15,8 +16,9 @@ function collect(kind: 'request' | 'response', text: string, piece: number): { h
       seen.headers.push(...headers);
       seen.url += url;
     },
-    onHeadersComplete(_major, _minor, headers, _method, url, _status, statusText) {
+    onHeadersComplete(_major, _minor, headers, _method, url, _status, statusText, _upgrade, _keepAlive, scanned) {
       if (headers !== undefined) seen.headers.push(...headers);
+      else if (scanned !== undefined) seen.headers.push(...headerList(scanned));
       if (url !== undefined) seen.url += url;
       seen.statusText = statusText ?? '';
       return 0;

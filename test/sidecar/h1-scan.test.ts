@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { seededInts } from '../support/prng.ts';
+import { headerList, rawHeader, scannedRequest, scanRequest } from '../../sidecar/h1-heads.ts';
 import { isParseError, METHODS, SKIP_BODY, type ParserHandler } from '../../sidecar/h1-parser.ts';
 import { createH1Parser, createNativeH1Parser, type H1Parser, type ParserKind } from '../../sidecar/h1-scan.ts';
 
@@ -7,7 +8,9 @@ type Event = (string | number | boolean | string[] | undefined)[];
 
 /**
  * Runs `bytes` through a parser in the given pieces and records every callback, as the proxy sees
- * them: headers passed in pieces (more than 32 fields) are joined into the final list. Stops at the
+ * them: headers passed in pieces (more than 32 fields) are joined into the final list, a scanned head's
+ * list is cut by headerList, and the facts the fast path reads from a scanned head instead of its list
+ * (framing, Host, Expect; a response's length) are recorded beside it. Stops at the
  * first parse error, as the proxy does. `skipBodyFor`: answer SKIP_BODY to that status (a HEAD).
  */
 function run(make: (k: ParserKind, h: ParserHandler) => H1Parser, kind: ParserKind, bytes: Buffer, cuts: number[], skipBody = false): { events: Event[]; parser: H1Parser } {
@@ -21,10 +24,19 @@ function run(make: (k: ParserKind, h: ParserHandler) => H1Parser, kind: ParserKi
       pieces = pieces.concat(headers);
       urlPieces += url;
     },
-    onHeadersComplete(major, minor, headers, method, url, status, statusText, upgrade, keepAlive) {
+    onHeadersComplete(major, minor, headers, method, url, status, statusText, upgrade, keepAlive, scanned) {
       // The binding leaves the other kind's fields undefined; the proxy reads only its own kind's.
       const line = kind === 'request' ? [METHODS[method], url ?? urlPieces] : [status, statusText];
-      events.push(['head', major, minor, headers ?? pieces, ...line, upgrade, keepAlive]);
+      const list = headers ?? (scanned !== undefined ? headerList(scanned) : pieces);
+      let facts: string;
+      if (kind === 'request') {
+        const { framing, host, expectContinue } = scanned !== undefined ? scannedRequest(scanned) : scanRequest(list);
+        facts = JSON.stringify({ framing, host, expectContinue });
+      } else {
+        const length = rawHeader(list, 'content-length');
+        facts = `length ${scanned !== undefined ? scanned.length : length === undefined ? -1 : Number(length)}`;
+      }
+      events.push(['head', major, minor, list, ...line, upgrade, keepAlive, facts]);
       pieces = [];
       urlPieces = '';
       return skipBody ? SKIP_BODY : 0;
@@ -142,6 +154,24 @@ describe('h1 scanner', () => {
     }
   });
 
+  it('notes the facts the fast path reads (framing, first Host, last Expect) as llhttp\'s list gives them', () => {
+    for (const fields of [
+      'Expect: 100-continue\r\n',
+      'Expect: 100-Continue \r\n',
+      'Expect: 100-continuex\r\n',
+      'Expect: 100-continu\r\n',
+      'Expect: 100-continue\r\nExpect: x\r\n',
+      'Expect: x\r\nexpect:100-CONTINUE\r\n',
+      'Host: a\r\nHost: b\r\n',
+      'host:\t a b \r\n',
+      'Content-Length: 0\r\n',
+      'Content-Length: 007\r\n\r\n1234567',
+    ]) {
+      const text = `POST / HTTP/1.1\r\n${fields.endsWith('\r\n\r\n1234567') ? fields : `${fields}\r\n`}`;
+      expect(same('request', text).llhttp, JSON.stringify(text)).toBe(false);
+    }
+  });
+
   it('passes more than 32 header fields as one list, as the proxy reassembles llhttp\'s pieces', () => {
     const fields = Array.from({ length: 40 }, (_, i) => `X-${i}: v${i}\r\n`).join('');
     expect(same('request', `GET / HTTP/1.1\r\n${fields}\r\n`, [[], [100], [300, 301]]).llhttp).toBe(false);
@@ -192,7 +222,8 @@ describe('h1 scanner', () => {
     const pick = <T>(xs: readonly T[]): T => xs[rnd(xs.length)];
     const names = ['Host', 'Content-Length', 'content-length', 'Transfer-Encoding', 'Connection', 'Upgrade', 'Proxy-Connection', 'Expect', 'X-A', 'Cookie', 'TE', 'Keep-Alive', 'x_y', 'X~!#'];
     const values = ['x', '', ' spaced  out ', '\tt', '0', '3', '12', '3, 3', '-1', '007', '3 ', 'chunked', 'gzip, chunked', 'close', 'keep-alive', 'Upgrade', 'close, upgrade', '100-continue', 'a\x01b', 'caf\xe9', '\x7f',
-      'close keep-alive', 'keep-alive;x', 'Close', 'CLOSE', 'close,', ',close', 'close,,keep-alive', 'closed', 'x-close', 'keep-alive , close', 'Keep-Alive,close', 'upgradex', ' , '];
+      'close keep-alive', 'keep-alive;x', 'Close', 'CLOSE', 'close,', ',close', 'close,,keep-alive', 'closed', 'x-close', 'keep-alive , close', 'Keep-Alive,close', 'upgradex', ' , ',
+      '100-Continue', '100-continue ', '100-continuex', '100-continu', '100_continue', 'Host', 'h:1', 'h:2'];
     const noise = ['\r', '\n', '\0', ' ', '\t', ':', '\x7f', '\xff', '\r\n', ' \r\n'];
     let scanned = 0;
     let total = 0;
