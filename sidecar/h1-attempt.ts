@@ -39,7 +39,7 @@ export class H1Attempt implements UpstreamUser {
     return this.ex.onHead(this, status, statusText, raw, scanned);
   }
 
-  onUpstreamData(chunk: Buffer): void {
+  onUpstreamData(chunk: Buffer | string): void {
     this.ex.onData(this, chunk);
   }
 

@@ -167,7 +167,8 @@ export class H1Exchange {
     return skip;
   }
 
-  onData(a: H1Attempt, chunk: Buffer): void {
+  /** Response body bytes (latin1 text when they came with the head: one char per byte). */
+  onData(a: H1Attempt, chunk: Buffer | string): void {
     if (a.discard || this.finished || a.done) return;
     this.responseBytes += chunk.length;
     const ok = this.client.out.body(chunk, this.out === 'chunked');

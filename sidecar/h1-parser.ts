@@ -67,6 +67,11 @@ export interface ParserHandler {
   onHeaders(headers: string[], url: string): void;
   onHeadersComplete(major: number, minor: number, headers: string[] | undefined, method: number, url: string | undefined, status: number, statusText: string | undefined, upgrade: boolean, keepAlive: boolean, scanned?: ScannedHead): number | void;
   onBody(chunk: Buffer): void;
+  /**
+   * Optional, from the scanner only: body bytes that came in the same read as their head, as the
+   * latin1 text the head was scanned from (one substring: no Buffer to allocate, copy and free).
+   */
+  onBodyText?(text: string): void;
   onMessageComplete(): void;
 }
 

@@ -140,6 +140,13 @@ class ScanParser implements H1Parser {
       if (this.#bodyLeft > 0) {
         const n = Math.min(this.#bodyLeft, buf.length - i);
         this.#bodyLeft -= n;
+        if (h.onBodyText !== undefined && i + n <= textAt + text.length) {
+          // Within the text its head was scanned from (a small response in the same read).
+          h.onBodyText(text.slice(i - textAt, i - textAt + n));
+          i += n;
+          if (this.#bodyLeft === 0) this.#complete();
+          continue;
+        }
         // A copy in its own memory, as llhttp's binding makes one (`buf` may be the shared read
         // buffer); not from node's 8 KiB pool, whose slabs a retained slice would keep alive.
         const chunk = Buffer.allocUnsafeSlow(n);

@@ -29,7 +29,8 @@ export interface UpstreamUser {
   onUpstreamReady(conn: UpstreamConn): void;
   /** Final response head (`scanned`: its text and facts, from the scanner; `raw` is then undefined); return true for a bodiless response (HEAD). */
   onUpstreamHead(status: number, statusText: string | undefined, raw: string[] | undefined, keepAlive: boolean, scanned: ScannedHead | undefined): boolean;
-  onUpstreamData(chunk: Buffer): void;
+  /** Body bytes: a Buffer, or latin1 text when they came in the same read as the head. */
+  onUpstreamData(chunk: Buffer | string): void;
   onUpstreamEnd(): void;
   onUpstreamError(failure: AttemptFailure): void;
   /** Around a batch of socket data, so the client side can coalesce its writes. */
@@ -138,6 +139,12 @@ export class UpstreamConn implements ParserHandler {
     const u = this.user;
     if (u === undefined) this.#unasked = true;
     else u.onUpstreamData(chunk);
+  }
+
+  onBodyText(text: string): void {
+    const u = this.user;
+    if (u === undefined) this.#unasked = true;
+    else u.onUpstreamData(text);
   }
 
   onMessageComplete(): void {

@@ -61,6 +61,27 @@ describe('ResponseWriter', () => {
     expect(got.subarray(got.length - 512).equals(body)).toBe(true);
   });
 
+  it('takes body bytes as latin1 text (read with their head), merged or written alone, every byte value', async () => {
+    const { near, writes, received } = await pair(servers);
+    const out = new ResponseWriter(near);
+    const bytes = Buffer.from(Array.from({ length: 512 }, (_, i) => i % 256));
+    const text = bytes.toString('latin1');
+    out.begin();
+    out.head('HTTP/1.1 200 OK\r\ncontent-length: 1024\r\n\r\n');
+    out.body(text, false);
+    out.body(text, false);
+    out.end();
+    out.begin();
+    out.head(CHUNKED_HEAD);
+    out.body(text, true);
+    out.finish(true);
+    out.end();
+    expect(writes()).toBe(4);
+    const got = Buffer.from(await received(), 'latin1');
+    const want = Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\ncontent-length: 1024\r\n\r\n'), bytes, bytes, Buffer.from(`${CHUNKED_HEAD}200\r\n`), bytes, Buffer.from('\r\n0\r\n\r\n')]);
+    expect(got.equals(want)).toBe(true);
+  });
+
   it('frames a chunked body around the merged head, and ends it with the last chunk', async () => {
     const { near, writes, received } = await pair(servers);
     const out = new ResponseWriter(near);

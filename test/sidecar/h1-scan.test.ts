@@ -10,10 +10,11 @@ type Event = (string | number | boolean | string[] | undefined)[];
  * Runs `bytes` through a parser in the given pieces and records every callback, as the proxy sees
  * them: headers passed in pieces (more than 32 fields) are joined into the final list, a scanned head's
  * list is cut by headerList, and the facts the fast path reads from a scanned head instead of its list
- * (framing, Host, Expect; a response's length) are recorded beside it. Stops at the
+ * (framing, Host, Expect; a response's length) are recorded beside it. `takesText`: the handler
+ * also takes body bytes as text (onBodyText, as the upstream side does). Stops at the
  * first parse error, as the proxy does. `skipBodyFor`: answer SKIP_BODY to that status (a HEAD).
  */
-function run(make: (k: ParserKind, h: ParserHandler) => H1Parser, kind: ParserKind, bytes: Buffer, cuts: number[], skipBody = false): { events: Event[]; parser: H1Parser } {
+function run(make: (k: ParserKind, h: ParserHandler) => H1Parser, kind: ParserKind, bytes: Buffer, cuts: number[], skipBody = false, takesText = false): { events: Event[]; parser: H1Parser } {
   const events: Event[] = [];
   let pieces: string[] = [];
   let urlPieces = '';
@@ -42,6 +43,7 @@ function run(make: (k: ParserKind, h: ParserHandler) => H1Parser, kind: ParserKi
       return skipBody ? SKIP_BODY : 0;
     },
     onBody: (chunk) => void body.push(Buffer.from(chunk)),
+    ...(takesText ? { onBodyText: (text: string) => void body.push(Buffer.from(text, 'latin1')) } : {}),
     onMessageComplete() {
       events.push(['body', Buffer.concat(body).toString('latin1')], ['complete']);
       body = [];
@@ -76,6 +78,7 @@ function same(kind: ParserKind, text: string, cuts: number[][] = [[]], skipBody 
     const want = run(createNativeH1Parser, kind, bytes, c, skipBody).events;
     const got = run(createH1Parser, kind, bytes, c, skipBody);
     expect(got.events, `${JSON.stringify(text)} cut at ${c}`).toEqual(want);
+    expect(run(createH1Parser, kind, bytes, c, skipBody, true).events, `${JSON.stringify(text)} cut at ${c}, body as text`).toEqual(want);
     llhttpPerCut.push(got.parser.llhttp);
   }
   return { llhttp: llhttpPerCut[0], llhttpPerCut };
@@ -201,6 +204,21 @@ describe('h1 scanner', () => {
       'HTTP/1.1 200 OK\r\nContent-Length: 1\nX: y\r\n\r\nx',
     ];
     for (const t of native) expect(same('response', t, [[], [3], [t.length - 2]]).llhttp, JSON.stringify(t)).toBe(true);
+  });
+
+  it('gives body bytes read with their head as text to a handler that takes it, the rest as Buffers', () => {
+    const seen: (string | Buffer)[] = [];
+    const p = createH1Parser('response', {
+      onHeaders() {},
+      onHeadersComplete: () => 0,
+      onBody: (chunk) => void seen.push(Buffer.from(chunk)),
+      onBodyText: (text) => void seen.push(text),
+      onMessageComplete: () => void seen.push('|'),
+    });
+    // Two responses in one read, then a third whose body ends in the next read.
+    p.execute(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 14\r\n\r\nhello, world!\nHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab', 'latin1'));
+    p.execute(Buffer.from('cd', 'latin1'));
+    expect(seen).toEqual(['ok', '|', 'hello, world!\n', '|', 'ab', Buffer.from('cd'), '|']);
   });
 
   it('finish(): clean between messages, an error mid-body or mid-head (a truncated response)', () => {
