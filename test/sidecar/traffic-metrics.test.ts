@@ -36,8 +36,11 @@ describe('traffic metrics folded at scrape time', () => {
       t.finished(v, 10, 20);
       durations.push([t.labels.direction, t.labels.destination_service, v]);
       const status = i % 2 === 0 ? 200 : 503;
-      t.request(status, 'GET');
-      requests.push([t.labels.direction, t.labels.source_service, t.labels.destination_service, status, 'GET']);
+      // Runs of the same method and status, and changes of either (the last count is cached).
+      for (const method of ['GET', 'GET', i % 4 === 2 ? 'POST' : 'GET', 'GET'].slice(0, 1 + (i % 4))) {
+        t.request(status, method);
+        requests.push([t.labels.direction, t.labels.source_service, t.labels.destination_service, status, method]);
+      }
     });
     const want = await reference(durations, requests);
     const got = await m.registry.metrics();
