@@ -37,7 +37,13 @@ export class ClientConn implements ParserHandler {
   readonly remoteAddress: string | undefined;
   readonly #host: ConnHost;
   readonly #parser: H1Parser;
-  readonly #queue: H1Exchange[] = [];
+  /**
+   * The request being answered, and those pipelined behind it in order. Not one array: shifting the
+   * only element out of an array whose backing store grew leaves V8's fast path for C++
+   * (Builtin_ArrayShift, to shrink it), and that was every request.
+   */
+  #active: H1Exchange | undefined;
+  readonly #pipelined: H1Exchange[] = [];
   #reading: H1Exchange | undefined;
   #headers: string[] = [];
   #url = '';
@@ -78,28 +84,29 @@ export class ClientConn implements ParserHandler {
    * A read from the shared buffer: parsed before this returns. After an upgrade head the socket is
    * an ordinary stream again for upgrade-proxy.ts: reads are copied and pushed to its readers.
    */
-  readonly onRead = (chunk: Buffer): boolean => {
-    if (this.#upgraded) return this.socket.push(Buffer.from(chunk));
-    this.#onData(chunk);
+  readonly onRead = (buffer: Buffer, n: number): boolean => {
+    if (this.#upgraded) return this.socket.push(Buffer.from(buffer.subarray(0, n)));
+    this.#onData(buffer, n);
     return true;
   };
   #upgraded = false;
 
   get idle(): boolean {
-    return this.#queue.length === 0 && this.#upgrade === undefined;
+    return this.#active === undefined && this.#upgrade === undefined;
   }
 
-  #onData = (chunk: Buffer): void => {
+  /** `chunk[0, n)` was read (the shared buffer, or a 'data' event's chunk). */
+  #onData = (chunk: Buffer, n = chunk.length): void => {
     if (this.#closing) return;
-    const r = this.#parser.execute(chunk);
+    const r = this.#parser.execute(chunk, n);
     if (isParseError(r)) return this.#protocolError(r);
     if (this.#upgrade !== undefined) {
       this.#upgraded = true;
       this.socket.off('data', this.#onData);
       this.socket.pause();
       // A copy: with shared reads, `chunk` is overwritten by the next read of any socket.
-      this.#upgradeHead = Buffer.from(chunk.subarray(r));
-      if (this.#queue.length === 0) this.#startUpgrade();
+      this.#upgradeHead = Buffer.from(chunk.subarray(r, n));
+      if (this.#active === undefined) this.#startUpgrade();
       return;
     }
     this.#flow();
@@ -113,14 +120,14 @@ export class ClientConn implements ParserHandler {
       return;
     }
     // The client half-closed after whole requests: answer them, then close our side too.
-    if (this.#queue.length === 0) this.socket.end();
+    if (this.#active === undefined) this.socket.end();
     else this.#closing = true;
   };
 
   #onClose = (): void => {
     this.#gone = true;
     this.#reading = undefined;
-    for (const ex of this.#queue.splice(0)) ex.abort('client_closed');
+    for (const ex of this.#takeAll()) ex.abort('client_closed');
     this.#parser.release();
   };
 
@@ -163,9 +170,12 @@ export class ClientConn implements ParserHandler {
       up = cluster === undefined ? undefined : state.clusters.get(cluster);
     }
     const ex = new H1Exchange(this, up, up?.traffic ?? state.traffic, name, path, raw, scan, major === 1 && minor === 0, keepAlive, scanned);
-    this.#queue.push(ex);
     this.#reading = ex;
-    if (this.#queue.length === 1) ex.start();
+    if (this.#active !== undefined) this.#pipelined.push(ex);
+    else {
+      this.#active = ex;
+      ex.start();
+    }
     return 0;
   }
 
@@ -179,7 +189,7 @@ export class ClientConn implements ParserHandler {
     this.#reading = undefined;
     if (ex === undefined) return;
     ex.onBodyEnd();
-    if (ex.resDone && this.#queue[0] === ex) this.#advance();
+    if (ex.resDone && this.#active === ex) this.#advance();
   }
 
   /** The request's headers as node would give them (route matchers, ring-hash keys), built once. */
@@ -223,12 +233,12 @@ export class ClientConn implements ParserHandler {
     ex.resDone = true;
     if (close) {
       this.#closing = true;
-      this.#queue.length = 0;
+      this.#takeAll();
       this.#reading = undefined;
       this.socket.destroySoon();
       return;
     }
-    if (ex.reqDone && this.#queue[0] === ex) this.#advance();
+    if (ex.reqDone && this.#active === ex) this.#advance();
   }
 
   /** The request's body cannot move on yet (no upstream socket, 64 KiB held): stop reading. */
@@ -291,7 +301,7 @@ export class ClientConn implements ParserHandler {
 
   /** Stop reading while requests queue up or a body cannot move; resume when it can. */
   #flow(): void {
-    const pause = this.#queue.length > 1 || this.#bodyHeld || this.#upstreamFull !== undefined;
+    const pause = this.#pipelined.length > 0 || this.#bodyHeld || this.#upstreamFull !== undefined;
     if (pause === this.#paused || this.#gone) return;
     this.#paused = pause;
     if (pause) this.socket.pause();
@@ -299,13 +309,13 @@ export class ClientConn implements ParserHandler {
   }
 
   #advance(): void {
-    this.#queue.shift();
+    const next = this.#pipelined.length > 0 ? this.#pipelined.shift() : undefined;
+    this.#active = next;
     this.#bodyHeld = false;
     if (this.#closing) {
-      if (this.#queue.length === 0) this.socket.destroySoon();
+      if (next === undefined) this.socket.destroySoon();
       return;
     }
-    const next = this.#queue[0];
     if (next !== undefined) next.start();
     else if (this.#upgrade !== undefined && this.#upgradeHead !== undefined) return this.#startUpgrade();
     else {
@@ -314,6 +324,13 @@ export class ClientConn implements ParserHandler {
       if (this.#host.draining) this.socket.end();
     }
     this.#flow();
+  }
+
+  /** Every queued request, in order; the queue is left empty. */
+  #takeAll(): H1Exchange[] {
+    const all = this.#active === undefined ? [] : [this.#active, ...this.#pipelined.splice(0)];
+    this.#active = undefined;
+    return all;
   }
 
   #startUpgrade(): void {
@@ -339,9 +356,9 @@ export class ClientConn implements ParserHandler {
   protocolFault(cause: ProxyCause): void {
     if (this.#closing || this.#gone) return;
     this.#closing = true;
-    const active = this.#queue[0];
+    const active = this.#active;
     const answered = active !== undefined && active.headSent;
-    for (const ex of this.#queue.splice(0)) ex.abort(cause, false);
+    for (const ex of this.#takeAll()) ex.abort(cause, false);
     if (answered) this.socket.destroy();
     else sendRawProxyError(this.socket, cause, this.#host.metrics);
   }

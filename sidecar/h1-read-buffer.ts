@@ -11,7 +11,10 @@ import type { OnReadOpts } from 'node:net';
 
 const READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
 
-/** `onread` options that pass each read to `onChunk` as a view of the shared buffer. Returning false pauses the socket. */
-export function sharedReads(onChunk: (chunk: Buffer) => boolean): OnReadOpts {
-  return { buffer: READ_BUFFER, callback: (n) => onChunk(READ_BUFFER.subarray(0, n)) };
+/**
+ * `onread` options that pass each read to `onChunk` as the shared buffer and the read's length (not
+ * a view: a typed array per read showed in profiles). Returning false pauses the socket.
+ */
+export function sharedReads(onChunk: (buffer: Buffer, length: number) => boolean): OnReadOpts {
+  return { buffer: READ_BUFFER, callback: (n) => onChunk(READ_BUFFER, n) };
 }

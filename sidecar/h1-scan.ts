@@ -40,7 +40,8 @@ export type ParserKind = 'request' | 'response';
 
 /** What execute()/finish() report, as node's binding does: bytes parsed or the parse error. */
 export interface H1Parser {
-  execute(data: Buffer): number | ParseError;
+  /** Parses `data[0, length)` (the shared read buffer comes whole, with the read's length). */
+  execute(data: Buffer, length?: number): number | ParseError;
   finish(): number | ParseError | undefined;
   release(): void;
   /** llhttp parses this connection (from the start, or since a message outside the subset). */
@@ -59,7 +60,7 @@ export function createNativeH1Parser(kind: ParserKind, h: ParserHandler): H1Pars
   let inMessage = false;
   const p = createParser(kind, relayTo(h, (on) => (inMessage = on), false));
   return {
-    execute: (d) => p.execute(d),
+    execute: (d, n = d.length) => p.execute(n === d.length ? d : d.subarray(0, n)),
     finish: () => p.finish(),
     release: () => releaseParser(p),
     llhttp: true,
@@ -120,14 +121,16 @@ class ScanParser implements H1Parser {
     return !this.#begun && this.#pending === undefined;
   }
 
-  execute(data: Buffer): number | ParseError {
-    if (this.#native !== undefined) return this.#native.execute(data);
+  execute(data: Buffer, length = data.length): number | ParseError {
+    if (this.#native !== undefined) return this.#native.execute(length === data.length ? data : data.subarray(0, length));
     let buf = data;
-    // Offsets below are in `buf`; a held head prefix shifts them against `data`.
+    // Bytes to parse: buf[0, len). Offsets below are in `buf`; a held head prefix shifts them against `data`.
+    let len = length;
     let shift = 0;
     if (this.#pending !== undefined) {
       shift = this.#pending.length;
-      buf = Buffer.concat([this.#pending, data]);
+      buf = Buffer.concat([this.#pending, data.subarray(0, length)]);
+      len = buf.length;
       this.#pending = undefined;
     }
     const h = this.#h;
@@ -136,9 +139,9 @@ class ScanParser implements H1Parser {
     // reused for the messages that follow in it (pipelined requests, a head after a body).
     let text = '';
     let textAt = 0;
-    while (i < buf.length && !this.#released) {
+    while (i < len && !this.#released) {
       if (this.#bodyLeft > 0) {
-        const n = Math.min(this.#bodyLeft, buf.length - i);
+        const n = Math.min(this.#bodyLeft, len - i);
         this.#bodyLeft -= n;
         if (h.onBodyText !== undefined && i + n <= textAt + text.length) {
           // Within the text its head was scanned from (a small response in the same read).
@@ -159,8 +162,8 @@ class ScanParser implements H1Parser {
       if (!this.#begun) {
         // Empty lines before a message are skipped (llhttp does, without a message begin); after a
         // message without keep-alive, anything else is an error.
-        while (i < buf.length && (buf[i] === CR || buf[i] === LF)) i++;
-        if (i === buf.length) break;
+        while (i < len && (buf[i] === CR || buf[i] === LF)) i++;
+        if (i === len) break;
         if (this.#closed) return parseError('HPE_CLOSED_CONNECTION', 'Data after `Connection: close`', i - shift);
         this.#begun = true;
         h.onMessageBegin?.();
@@ -171,13 +174,13 @@ class ScanParser implements H1Parser {
       let window = 0;
       if (end === -1) {
         // Not within the text at hand: convert from here, a short window first.
-        window = Math.min(buf.length - i, FIRST_WINDOW);
+        window = Math.min(len - i, FIRST_WINDOW);
         text = buf.toString('latin1', i, i + window);
         textAt = i;
         at = 0;
         end = text.indexOf('\r\n\r\n');
-        if (end === -1 && window < buf.length - i) {
-          window = Math.min(buf.length - i, MAX_HEAD);
+        if (end === -1 && window < len - i) {
+          window = Math.min(len - i, MAX_HEAD);
           text = buf.toString('latin1', i, i + window);
           end = text.indexOf('\r\n\r\n');
         }
@@ -185,14 +188,14 @@ class ScanParser implements H1Parser {
       if (end === -1) {
         // A head split over more than two reads (a slow client) is llhttp's too: no re-copying. A
         // partial head llhttp already rejects goes to it now, so its 400 is not delayed.
-        if (i + window === buf.length && window < MAX_HEAD && i >= shift && llhttpAcceptsPrefix(this.#kind, buf.subarray(i))) {
-          this.#pending = Buffer.from(buf.subarray(i));
-          return data.length;
+        if (i + window === len && window < MAX_HEAD && i >= shift && llhttpAcceptsPrefix(this.#kind, buf.subarray(i, len))) {
+          this.#pending = Buffer.from(buf.subarray(i, len));
+          return length;
         }
-        return this.#fallBack(buf, i, shift);
+        return this.#fallBack(buf, i, len, shift);
       }
       const head = this.#kind === 'request' ? scanRequestHead(text, buf, textAt, at, end + 2) : scanResponseHead(text, buf, textAt, at, end + 2);
-      if (head === undefined) return this.#fallBack(buf, i, shift);
+      if (head === undefined) return this.#fallBack(buf, i, len, shift);
       i = textAt + end + 4;
       this.#lastMessage = !head.keepAlive;
       // No header list: the handler cuts one from the scanned head if it needs it (headerList).
@@ -202,7 +205,7 @@ class ScanParser implements H1Parser {
       if (head.length > 0 && skip !== SKIP_BODY && head.status !== 204 && head.status !== 304) this.#bodyLeft = head.length;
       else this.#complete();
     }
-    return data.length;
+    return length;
   }
 
   #complete(): void {
@@ -211,13 +214,13 @@ class ScanParser implements H1Parser {
     this.#h.onMessageComplete();
   }
 
-  /** From `buf[i]`, a message boundary, llhttp parses this connection. Returns offsets in `data`. */
-  #fallBack(buf: Buffer, i: number, shift: number): number | ParseError {
+  /** From `buf[i]`, a message boundary, to `buf[len]`, llhttp parses this connection. Returns offsets in `data`. */
+  #fallBack(buf: Buffer, i: number, len: number, shift: number): number | ParseError {
     // From here `#begun` follows llhttp's messages (`idle`); if the scanner already reported this
     // message's begin, llhttp's own is not repeated to the handler.
     const p = createParser(this.#kind, relayTo(this.#h, (on) => (this.#begun = on), this.#begun));
     this.#native = p;
-    const r = p.execute(buf.subarray(i));
+    const r = p.execute(buf.subarray(i, len));
     if (isParseError(r)) {
       r.bytesParsed += i - shift;
       return r;

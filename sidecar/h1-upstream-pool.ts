@@ -78,7 +78,7 @@ export class UpstreamConn implements ParserHandler {
     socket.once('close', this.#onClose);
   }
 
-  readonly #onData = (chunk: Buffer): boolean => {
+  readonly #onData = (chunk: Buffer, n: number): boolean => {
     const u = this.user;
     if (u === undefined) {
       // Bytes while idle: the server broke protocol (or closes); never reuse this socket.
@@ -87,7 +87,7 @@ export class UpstreamConn implements ParserHandler {
     }
     u.onUpstreamBatch(true);
     this.#inRead = true;
-    const r = this.#parser.execute(chunk);
+    const r = this.#parser.execute(chunk, n);
     this.#inRead = false;
     if (isParseError(r)) this.#fail('reset');
     u.onUpstreamBatch(false);

@@ -133,7 +133,7 @@ export class HttpListener {
     // Reads go to the parser through the shared buffer (h1-read-buffer.ts); node's own reads if the
     // socket cannot be re-wrapped (byte-relay.ts, adoptAccepted).
     let conn: ClientConn | undefined;
-    const adopted = adoptAccepted(accepted, sharedReads((chunk) => conn!.onRead(chunk)));
+    const adopted = adoptAccepted(accepted, sharedReads((buffer, n) => conn!.onRead(buffer, n)));
     const socket = adopted ?? accepted;
     conn = new ClientConn(socket, this, adopted !== undefined);
     this.#sockets.add(socket);

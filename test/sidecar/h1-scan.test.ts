@@ -52,9 +52,11 @@ function run(make: (k: ParserKind, h: ParserHandler) => H1Parser, kind: ParserKi
   let at = 0;
   for (const end of [...cuts, bytes.length]) {
     if (end <= at) continue;
-    // A fresh copy per piece, overwritten after the call: reads share one buffer in the proxy.
-    const piece = Buffer.from(bytes.subarray(at, end));
-    const r = parser.execute(piece);
+    // A fresh copy per piece, overwritten after the call: reads share one buffer in the proxy, which
+    // comes whole with the read's length (the bytes after it are the previous reads' leftovers).
+    const piece = Buffer.alloc(end - at + 16, 0x58);
+    bytes.copy(piece, 0, at, end);
+    const r = parser.execute(piece, end - at);
     piece.fill(0x58);
     if (isParseError(r)) {
       events.push(['error', r.code]);
