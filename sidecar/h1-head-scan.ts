@@ -15,6 +15,31 @@ const CR = 0x0d;
 const SP = 0x20;
 const HTAB = 0x09;
 
+/** What the scanner does with a field it knows: FIELD kinds are marked for the head builders. */
+const CONTENT_LENGTH = 11;
+/** Fields outside the subset: llhttp takes the message. */
+const REJECT = 12;
+/** Lower-case name, then what it means, by name length. */
+const BY_LENGTH: readonly (readonly (string | number)[])[] = (() => {
+  const t: (string | number)[][] = Array.from({ length: 18 }, () => []);
+  for (const [name, kind] of [
+    ['te', FIELD.te],
+    ['host', FIELD.host],
+    ['expect', FIELD.expect],
+    ['upgrade', REJECT],
+    ['trailer', FIELD.trailer],
+    ['connection', FIELD.connection],
+    ['keep-alive', FIELD.keepAlive],
+    ['content-length', CONTENT_LENGTH],
+    ['x-forwarded-for', FIELD.xForwardedFor],
+    ['x-forwarded-host', FIELD.xForwardedHost],
+    ['proxy-connection', REJECT],
+    ['transfer-encoding', REJECT],
+    ['x-forwarded-proto', FIELD.xForwardedProto],
+  ] as const) t[name.length].push(name, kind);
+  return t;
+})();
+
 /** Byte classes, indexed by a latin1 char code: names, values, request targets, methods. */
 const TOKEN = charTable("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
 /** Field values and reason phrases: HTAB, SP and visible ASCII (no obs-text, no control bytes). */
@@ -156,67 +181,52 @@ function scanFields(text: string, b: Uint8Array, o: number, head: Head): boolean
     if (c !== CR || b[o + p + 1] !== LF || p >= end) return false;
     const line = pos;
     pos = p + 2;
-    // Names are compared in place, case-insensitively; only a few lengths can be one that matters.
+    // Names are compared in place, case-insensitively, with the few of the same length that matter.
     let kind = 0;
-    switch (nameEnd - line) {
-      case 2:
-        if (nameIs(b, o + line, 'te')) kind = FIELD.te;
-        break;
-      case 4:
-        if (nameIs(b, o + line, 'host')) {
-          kind = FIELD.host;
-          head.host ??= text.slice(start, last);
+    const n = nameEnd - line;
+    if (n < BY_LENGTH.length) {
+      const names = BY_LENGTH[n];
+      for (let k = 0; k < names.length; k += 2) {
+        if (nameIs(b, o + line, names[k] as string)) {
+          kind = names[k + 1] as number;
+          break;
         }
-        break;
-      case 6:
-        if (nameIs(b, o + line, 'expect')) {
-          kind = FIELD.expect;
-          head.expectContinue = last - start === 12 && nameIs(b, o + start, '100-continue');
-        }
-        break;
-      case 7:
-        if (nameIs(b, o + line, 'upgrade')) return false;
-        if (nameIs(b, o + line, 'trailer')) kind = FIELD.trailer;
-        break;
-      case 10:
-        if (nameIs(b, o + line, 'connection')) {
-          kind = FIELD.connection;
-          // The usual values compared in place; a list is split.
-          if (last - start === 10 && nameIs(b, o + start, 'keep-alive')) keepAlive = true;
-          else if (last - start === 5 && nameIs(b, o + start, 'close')) close = true;
-          else {
-            for (const t of text.slice(start, last).toLowerCase().split(',')) {
-              const token = t.trim();
-              if (token === 'close') close = true;
-              else if (token === 'keep-alive') keepAlive = true;
-              else if (token === 'upgrade') return false;
-              // A token naming another header makes that header hop-by-hop too.
-              else if (token !== '') head.namesHeaders = true;
-            }
-          }
-        } else if (nameIs(b, o + line, 'keep-alive')) kind = FIELD.keepAlive;
-        break;
-      case 14:
-        if (nameIs(b, o + line, 'content-length')) {
-          const n = digits(b, o + start, o + last);
-          if (head.length !== -1 || n === -1) return false;
-          head.length = n;
-        }
-        break;
-      case 15:
-        if (nameIs(b, o + line, 'x-forwarded-for')) kind = FIELD.xForwardedFor;
-        break;
-      case 16:
-        if (nameIs(b, o + line, 'x-forwarded-host')) kind = FIELD.xForwardedHost;
-        break;
-      case 17:
-        if (nameIs(b, o + line, 'transfer-encoding')) return false;
-        if (nameIs(b, o + line, 'x-forwarded-proto')) kind = FIELD.xForwardedProto;
-        break;
+      }
     }
-    if (kind === 0 && nameEnd - line >= 6 && nameIs(b, o + line, 'proxy-')) {
-      if (nameEnd - line === 16 && nameIs(b, o + line, 'proxy-connection')) return false;
-      kind = FIELD.proxy;
+    if (kind === 0) {
+      if (n >= 6 && nameIs(b, o + line, 'proxy-')) kind = FIELD.proxy;
+    } else if (kind > FIELD.proxy) {
+      switch (kind) {
+        case REJECT:
+          return false;
+        case CONTENT_LENGTH: {
+          const length = digits(b, o + start, o + last);
+          if (head.length !== -1 || length === -1) return false;
+          head.length = length;
+          kind = 0;
+          break;
+        }
+        case FIELD.host:
+          head.host ??= text.slice(start, last);
+          break;
+        case FIELD.expect:
+          head.expectContinue = last - start === 12 && nameIs(b, o + start, '100-continue');
+          break;
+      }
+    } else if (kind === FIELD.connection) {
+      // The usual values compared in place; a list is split.
+      if (last - start === 10 && nameIs(b, o + start, 'keep-alive')) keepAlive = true;
+      else if (last - start === 5 && nameIs(b, o + start, 'close')) close = true;
+      else {
+        for (const t of text.slice(start, last).toLowerCase().split(',')) {
+          const token = t.trim();
+          if (token === 'close') close = true;
+          else if (token === 'keep-alive') keepAlive = true;
+          else if (token === 'upgrade') return false;
+          // A token naming another header makes that header hop-by-hop too.
+          else if (token !== '') head.namesHeaders = true;
+        }
+      }
     }
     if (kind !== 0) (head.marks ??= []).push(kind, line, pos, start, last);
   }
