@@ -9,8 +9,10 @@
  * no string per field; llhttp's binding cuts them all); see docs/sidecar.md, Performance notes.
  *
  * Safety rests on one rule: the scanner accepts a strict SUBSET of what llhttp's strict mode
- * accepts, and for those messages reports exactly what llhttp would (the same callbacks, header
- * list, method number, keep-alive). Anything outside the subset is handed, from the first byte of
+ * accepts, and for those messages reports exactly what llhttp would (the same callbacks, method
+ * number, keep-alive, and the header list that headerList cuts from the scanned head, when asked).
+ * Body bytes that came in the same read as their head go as text to a handler that takes it
+ * (onBodyText), as Buffers otherwise. Anything outside the subset is handed, from the first byte of
  * its message, to llhttp, whose verdict (parse, or 400) stands. The subset:
  * - heads of at most 8 KiB, CRLF line endings only, no obs-fold (empty lines before a message are
  *   skipped, as llhttp skips them); a head cut by a read boundary is held (one copy) if llhttp
