@@ -15,11 +15,11 @@ const CR = 0x0d;
 const SP = 0x20;
 const HTAB = 0x09;
 
-/** What the scanner does with a field it knows: FIELD kinds are marked for the head builders. */
+/** Name-table kinds besides FIELD's (which are marked for the head builders): Content-Length is read, not marked. */
 const CONTENT_LENGTH = 11;
 /** Fields outside the subset: llhttp takes the message. */
 const REJECT = 12;
-/** Lower-case name, then what it means, by name length. */
+/** The field names the scanner acts on, by length: lower-case name, then its kind, … (the longest has 17 characters). */
 const BY_LENGTH: readonly (readonly (string | number)[])[] = (() => {
   const t: (string | number)[][] = Array.from({ length: 18 }, () => []);
   for (const [name, kind] of [
