@@ -26,9 +26,9 @@ describe('outbound HTTP listener', () => {
     await discover.stop();
   });
 
-  async function run(doc: ReturnType<typeof document>): Promise<void> {
+  async function run(doc: ReturnType<typeof document>, env: Record<string, string> = {}): Promise<void> {
     discover.set(doc);
-    sidecar = await startSidecar(sidecarEnv(discover));
+    sidecar = await startSidecar(sidecarEnv(discover, env));
     await waitFor(() => sidecar.applied?.version === doc.version);
   }
 
@@ -57,48 +57,52 @@ describe('outbound HTTP listener', () => {
     expect(res.headers['x-upstream']).toBe('a');
   });
 
-  it('routes on request headers and keeps each ring-hash key on one endpoint (header lists cut from scanned heads)', async () => {
-    ups = await Promise.all(['stable', 'canary', 'h1', 'h2', 'h3'].map((n) => startUpstream(n)));
-    await run(
-      document({
-        listeners: [httpListener(VIP, 8093, 'orders', { cluster: undefined, route: 'r' }), httpListener(VIP, 8094, 'sticky')],
-        routes: [
-          {
-            name: 'r',
-            virtualHosts: [
-              {
-                name: 'v',
-                domains: ['*'],
-                routes: [
-                  { match: { prefix: '/', headers: [{ name: 'x-canary', value: '1' }] }, clusters: [{ cluster: 'canary', weight: 1 }] },
-                  { match: { prefix: '/', headers: [] }, clusters: [{ cluster: 'orders', weight: 1 }] },
-                ],
-              },
-            ],
-          },
-        ],
-        clusters: [
-          cluster('orders', [ep(ups[0].port)]),
-          cluster('canary', [ep(ups[1].port)]),
-          cluster('sticky', [ep(ups[2].port), ep(ups[3].port), ep(ups[4].port)], { policy: policy({ lb: 'ring_hash', hashOn: { kind: 'header', name: 'x-user' } }) }),
-        ],
-      }),
-    );
-    expect((await get(`http://${VIP}:8093/`)).text).toBe('stable');
-    expect((await get(`http://${VIP}:8093/`, { headers: { 'X-Canary': '1' } })).text).toBe('canary');
-    expect((await get(`http://${VIP}:8093/`, { headers: { 'x-canary': '2' } })).text).toBe('stable');
-    // Each user keeps one endpoint, and the users do not all share one.
-    const homes = new Map<string, Set<string>>();
-    for (let round = 0; round < 3; round++) {
-      for (let u = 0; u < 20; u++) {
-        const r = await get(`http://${VIP}:8094/`, { headers: { 'x-user': `u${u}` } });
-        if (!homes.has(`u${u}`)) homes.set(`u${u}`, new Set());
-        homes.get(`u${u}`)!.add(r.text);
+  // On the fast path both read a header list cut from the scanned head only when asked.
+  for (const [engine, env] of [['fast path', {}], ['node:http + undici', { SIDEMESH_HTTP_FAST_PATH: 'false' }]] as const) {
+    it(`routes on request headers and keeps each ring-hash key on one endpoint (${engine})`, async () => {
+      ups = await Promise.all(['stable', 'canary', 'h1', 'h2', 'h3'].map((n) => startUpstream(n)));
+      await run(
+        document({
+          listeners: [httpListener(VIP, 8093, 'orders', { cluster: undefined, route: 'r' }), httpListener(VIP, 8094, 'sticky')],
+          routes: [
+            {
+              name: 'r',
+              virtualHosts: [
+                {
+                  name: 'v',
+                  domains: ['*'],
+                  routes: [
+                    { match: { prefix: '/', headers: [{ name: 'x-canary', value: '1' }] }, clusters: [{ cluster: 'canary', weight: 1 }] },
+                    { match: { prefix: '/', headers: [] }, clusters: [{ cluster: 'orders', weight: 1 }] },
+                  ],
+                },
+              ],
+            },
+          ],
+          clusters: [
+            cluster('orders', [ep(ups[0].port)]),
+            cluster('canary', [ep(ups[1].port)]),
+            cluster('sticky', [ep(ups[2].port), ep(ups[3].port), ep(ups[4].port)], { policy: policy({ lb: 'ring_hash', hashOn: { kind: 'header', name: 'x-user' } }) }),
+          ],
+        }),
+        env,
+      );
+      expect((await get(`http://${VIP}:8093/`)).text).toBe('stable');
+      expect((await get(`http://${VIP}:8093/`, { headers: { 'X-Canary': '1' } })).text).toBe('canary');
+      expect((await get(`http://${VIP}:8093/`, { headers: { 'x-canary': '2' } })).text).toBe('stable');
+      // Each user keeps one endpoint, and the users do not all share one.
+      const homes = new Map<string, Set<string>>();
+      for (let round = 0; round < 3; round++) {
+        for (let u = 0; u < 20; u++) {
+          const r = await get(`http://${VIP}:8094/`, { headers: { 'x-user': `u${u}` } });
+          if (!homes.has(`u${u}`)) homes.set(`u${u}`, new Set());
+          homes.get(`u${u}`)!.add(r.text);
+        }
       }
-    }
-    expect([...homes.values()].filter((h) => h.size !== 1)).toEqual([]);
-    expect(new Set([...homes.values()].map((h) => [...h][0])).size).toBeGreaterThan(1);
-  });
+      expect([...homes.values()].filter((h) => h.size !== 1)).toEqual([]);
+      expect(new Set([...homes.values()].map((h) => [...h][0])).size).toBeGreaterThan(1);
+    });
+  }
 
   it('streams large bodies both ways unchanged', async () => {
     ups = [await startUpstream('a')];
