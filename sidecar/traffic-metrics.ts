@@ -17,6 +17,8 @@ export const DURATION_BUCKETS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005
 export type CounterField = 'requestBytes' | 'responseBytes' | 'tcpOpened' | 'tcpClosed' | 'tcpSent' | 'tcpReceived' | 'retries';
 
 interface RequestCount {
+  readonly status: number;
+  readonly method: string;
   readonly labels: Record<string, string>;
   n: number;
   reported: number;
@@ -39,8 +41,6 @@ export class TrafficMetrics {
   readonly #requests = new Map<string, Map<number, RequestCount>>();
   /** The count the last request went to: most requests repeat its method and status (no map look-ups then). */
   #last: RequestCount | undefined;
-  #lastMethod = '';
-  #lastStatus = -1;
   readonly #reported: Record<CounterField, number> = { requestBytes: 0, responseBytes: 0, tcpOpened: 0, tcpClosed: 0, tcpSent: 0, tcpReceived: 0, retries: 0 };
 
   constructor(direction: Direction, source: string, destination: string) {
@@ -49,18 +49,17 @@ export class TrafficMetrics {
 
   /** Counts one finished request; `status` 0 means no response could be sent (client gone). */
   request(status: number, method: string): void {
-    if (status === this.#lastStatus && method === this.#lastMethod) {
-      this.#last!.n++;
+    const last = this.#last;
+    if (last !== undefined && last.status === status && last.method === method) {
+      last.n++;
       return;
     }
     let byStatus = this.#requests.get(method);
     if (byStatus === undefined) this.#requests.set(method, (byStatus = new Map()));
     let c = byStatus.get(status);
-    if (c === undefined) byStatus.set(status, (c = { labels: { ...this.labels, response_code: String(status), method }, n: 0, reported: 0 }));
+    if (c === undefined) byStatus.set(status, (c = { status, method, labels: { ...this.labels, response_code: String(status), method }, n: 0, reported: 0 }));
     c.n++;
     this.#last = c;
-    this.#lastMethod = method;
-    this.#lastStatus = status;
   }
 
   /** A request that reached a cluster ended: its duration and the body bytes it moved. */
