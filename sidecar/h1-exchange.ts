@@ -13,6 +13,7 @@ import { H1Attempt } from './h1-attempt.ts';
 import type { ClientConn } from './h1-connection.ts';
 import { downstreamResponseHead, headerList, responseFraming, upstreamRequestHead, type Framing, type RequestScan, type ScannedHead } from './h1-heads.ts';
 import { H1RequestBody } from './h1-request-body.ts';
+import { writeText } from './handle-write.ts';
 import { hashValue } from './http-headers.ts';
 import { methodLabel, type TrafficMetrics } from './metrics.ts';
 import { causeOf, type AttemptFailure, type ProxyCause } from './proxy-error.ts';
@@ -123,7 +124,7 @@ export class H1Exchange {
     const s = conn.socket;
     if (this.body === undefined) {
       // One write, no cork: corking a single write only adds node's buffered-write bookkeeping.
-      s.write(this.head, 'latin1');
+      writeText(s, this.head);
       conn.requestSent = true;
       return;
     }

@@ -7,6 +7,7 @@
  * past the `end` of the read that produced it, and any other write flushes the held head first.
  */
 import type { Socket } from 'node:net';
+import { writeText } from './handle-write.ts';
 
 /** Head + first body chunk up to this size go out as one string; larger bodies keep their own write. */
 const MERGE_MAX = 16 * 1024;
@@ -81,6 +82,6 @@ export class ResponseWriter {
   #write(data: string | Buffer): boolean {
     if (this.#socket.destroyed) return true;
     if (this.#writes >= 0 && this.#writes++ === 1) this.#socket.cork();
-    return typeof data === 'string' ? this.#socket.write(data, 'latin1') : this.#socket.write(data);
+    return typeof data === 'string' ? writeText(this.#socket, data) : this.#socket.write(data);
   }
 }
