@@ -47,8 +47,11 @@ const queued = new WeakSet<Socket>();
 let queuedCount = 0;
 
 function loadBinding(): StreamWrapBinding | undefined {
+  // process.binding is deprecated in docs only (DEP0111), and 'stream_wrap' is on its allow-list.
+  // Under --pending-deprecation it warns once, and with --throw-deprecation that warning would be
+  // thrown on a later tick, out of reach of the catch below: then the Writable it is.
+  if (process.throwDeprecation) return undefined;
   try {
-    // process.binding is deprecated in docs only (DEP0111); 'stream_wrap' is on its allow-list.
     const b = (process as unknown as { binding(name: string): Partial<StreamWrapBinding> }).binding('stream_wrap');
     const tcp = (process as unknown as { binding(name: string): { TCP?: TcpClass } }).binding('tcp_wrap').TCP;
     if (typeof b.WriteWrap !== 'function' || !(b.streamBaseState instanceof Int32Array) || typeof b.kLastWriteWasAsync !== 'number') return undefined;

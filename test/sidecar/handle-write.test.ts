@@ -1,4 +1,7 @@
+import { spawnSync } from 'node:child_process';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { handleWritesAvailable, writeText } from '../../sidecar/handle-write.ts';
 
@@ -49,6 +52,15 @@ describe('writeText (straight to the handle)', () => {
 
   it('is available on this node (a node without the stream_wrap binding would silently lose it)', () => {
     expect(handleWritesAvailable).toBe(true);
+  });
+
+  it('stays off, and the process up, when deprecations are thrown', () => {
+    const url = pathToFileURL(join(import.meta.dirname, '..', '..', 'sidecar', 'handle-write.ts')).href;
+    const script = `const m = await import(${JSON.stringify(url)}); setTimeout(() => console.log('available', m.handleWritesAvailable), 20);`;
+    const r = spawnSync(process.execPath, ['--pending-deprecation', '--throw-deprecation', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.stderr).not.toContain('DeprecationWarning');
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toBe('available false');
   });
 
   it('writes an idle socket without node’s Writable, every byte value intact, and counts bytesWritten', async () => {
