@@ -32,7 +32,7 @@ describe('HTTP/1.1 fast path against hostile and unusual traffic', () => {
   let up: Upstream;
   let scripted: NetServer;
   /** What the scripted upstream answers to each request head (it reads one head, then writes this). */
-  let script: (head: string) => string | { write: string; destroy?: boolean; delayMs?: number; then?: { write: string; delayMs: number } } = () => 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
+  let script: (head: string) => string | { write: string; destroy?: boolean; delayMs?: number } = () => 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
   const seen: string[] = [];
   let scriptedConnections = 0;
   /** The scripted upstream's connections (counted from 1) that each request target came in on. */
@@ -43,8 +43,6 @@ describe('HTTP/1.1 fast path against hostile and unusual traffic', () => {
     up = await startUpstream('a');
     scripted = createNetServer((s) => {
       const id = ++scriptedConnections;
-      // As servers do: with Nagle on, an answer written in two parts waits for a delayed ACK (40 ms).
-      s.setNoDelay(true);
       let buf = '';
       s.on('error', () => undefined);
       s.on('data', (d) => {
@@ -60,7 +58,6 @@ describe('HTTP/1.1 fast path against hostile and unusual traffic', () => {
           if (typeof out === 'string') s.write(out, 'latin1');
           else {
             setTimeout(() => s.write(out.write, 'latin1'), out.delayMs ?? 0);
-            if (out.then !== undefined) setTimeout(() => s.write(out.then!.write, 'latin1'), (out.delayMs ?? 0) + out.then.delayMs);
             if (out.destroy) setTimeout(() => s.destroy(), (out.delayMs ?? 0) + 20);
           }
         }
@@ -239,86 +236,6 @@ describe('HTTP/1.1 fast path against hostile and unusual traffic', () => {
       // The second request never went out on the socket that misbehaved.
       const bad = connectionsOf.get('/first')!.at(-1)!;
       expect(connectionsOf.get('/second')).not.toContain(bad);
-    } finally {
-      script = () => 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
-    }
-  });
-
-  it('backpressure leaves nothing behind on a pooled upstream socket: 24 uploads that fill it, on one connection', async () => {
-    const warnings: string[] = [];
-    const onWarning = (w: Error) => void warnings.push(`${w.name}: ${w.message}`);
-    process.on('warning', onWarning);
-    try {
-      // The echo upstream reads the body only as fast as its answer is read: while this client does
-      // not read, the sidecar's writes to the upstream back up, and it waits for their 'drain'.
-      const body = Buffer.alloc(4 * 1024 * 1024, 0x61);
-      const s = connect(8080, VIP);
-      s.on('error', () => undefined);
-      let got = 0;
-      s.on('data', (d) => (got += d.length));
-      for (let i = 0; i < 24; i++) {
-        const before = got;
-        s.pause();
-        s.write(`POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`);
-        s.write(body);
-        await new Promise((r) => setTimeout(r, 30));
-        s.resume();
-        await waitFor(() => got - before >= body.length);
-      }
-      s.destroy();
-      await new Promise((r) => setTimeout(r, 50));
-      expect(warnings.filter((w) => w.includes('MaxListeners'))).toEqual([]);
-    } finally {
-      process.off('warning', onWarning);
-    }
-  });
-
-  it('a client that stops reading gets every response whole and in order once it reads again (writes that fill its socket)', async () => {
-    // Each 12 KiB response comes in one or two reads (its halves are written a millisecond apart);
-    // the head and what came with it go out as one text write, straight to the socket when nothing
-    // is queued there (handle-write.ts). While the client does not read, its socket fills (~4 MiB
-    // here): writes are left queued in part, later ones wait behind them in node's Writable, and the
-    // upstream is paused until the client drains.
-    const size = 12 * 1024;
-    const bodyOf = (n: number): string => `<${n}>`.padEnd(size, String.fromCharCode(0x61 + (n % 26)));
-    script = (head) => {
-      const body = bodyOf(Number(/^GET \/fill\/(\d+) /.exec(head)?.[1] ?? -1));
-      return { write: `HTTP/1.1 200 OK\r\ncontent-length: ${size}\r\n\r\n${body.slice(0, size / 2)}`, then: { write: body.slice(size / 2), delayMs: 1 } };
-    };
-    try {
-      const asked = (): number => seen.filter((h) => h.startsWith('GET /fill/')).length;
-      const before = asked();
-      const s = connect(8081, VIP);
-      s.on('error', () => undefined);
-      const parts: Buffer[] = [];
-      let bytes = 0;
-      s.on('data', (d: Buffer) => {
-        parts.push(d);
-        bytes += d.length;
-      });
-      s.pause();
-      let count = 0;
-      const request = (n: number): void => {
-        for (let end = count + n; count < end; count++) s.write(`GET /fill/${count} HTTP/1.1\r\nHost: x\r\n\r\n`);
-      };
-      request(400);
-      // More requests until the sidecar stops asking the upstream with some still unanswered: the
-      // client's socket is full (how much it holds depends on the kernel's buffer tuning).
-      for (let last = -1, t = Date.now(); Date.now() - t < 15_000; ) {
-        await new Promise((r) => setTimeout(r, 200));
-        const n = asked() - before;
-        if (n === last && n < count) break;
-        last = n;
-        if (count - n < 200 && count < 4000) request(400);
-      }
-      expect(asked() - before).toBeLessThan(count);
-      s.resume();
-      const perResponse = `HTTP/1.1 200 OK\r\ncontent-length: ${size}\r\n\r\n`.length + size;
-      await waitFor(() => bytes >= count * perResponse, 10_000).catch(() => expect.fail(`${bytes} bytes for ${count} requests, ${asked() - before} asked upstream, after 10 s`));
-      s.destroy();
-      const bodies = Buffer.concat(parts).toString('latin1').split(/HTTP\/1\.1 200 OK\r\n[^]*?\r\n\r\n/).slice(1);
-      expect(bodies).toHaveLength(count);
-      for (let i = 0; i < count; i++) if (bodies[i] !== bodyOf(i)) expect.fail(`response ${i} is not /fill/${i}'s body`);
     } finally {
       script = () => 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
     }
