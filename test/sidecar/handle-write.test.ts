@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { handleWritesAvailable, writeText } from '../../sidecar/handle-write.ts';
+import { collect } from './helpers.ts';
 
 /**
  * A connected loopback pair; `viaWrite` counts the calls that went through `near.write`. `near`
@@ -27,12 +28,9 @@ async function pair(servers: Server[]): Promise<{ near: Socket; far: Socket; via
   return { near, far, viaWrite: () => n };
 }
 
+/** What `far` receives until it ends, as latin1 text. */
 function received(far: Socket): Promise<string> {
-  return new Promise((resolve) => {
-    const parts: Buffer[] = [];
-    far.on('data', (c: Buffer) => parts.push(c));
-    far.on('end', () => resolve(Buffer.concat(parts).toString('latin1')));
-  });
+  return collect(far).then((b) => b.toString('latin1'));
 }
 
 /** 16 KiB of text that says which piece it is, so a reordering shows. */
