@@ -10,8 +10,8 @@ import type { Env } from '../lib/env.ts';
 import { resourcesPath } from '../lib/names.ts';
 import { DiscoverClient } from '../sidecar/discover-client.ts';
 import { SidecarMetrics } from '../sidecar/metrics.ts';
-import { startFileDiscover } from './file-discover.ts';
-import { pickWorkload } from './mesh-workload.ts';
+import type * as FileDiscover from './file-discover.ts';
+import type * as MeshWorkload from './mesh-workload.ts';
 
 export const usage = `${documentUsage}
 Or from a mesh file, no Kubernetes and no discover process needed:
@@ -22,11 +22,32 @@ Or from a mesh file, no Kubernetes and no discover process needed:
   --workload <ns/service>   whose names to answer (default: the file's first workload)
 `;
 
+// `--file` compiles the mesh file with discover's own code, which the sidecar image does not carry
+// (Dockerfile.sidecar builds bin, cli, lib, sidecar and dns): loaded only in that mode, so
+// `sidemesh dns --document` and `--help` work there. Computed specifiers, as in cli/sidemesh.ts.
+const ext = import.meta.url.endsWith('.js') ? '.js' : '.ts';
+
+async function loadFileMode(): Promise<[typeof FileDiscover, typeof MeshWorkload] | undefined> {
+  try {
+    return await Promise.all([import('./file-discover' + ext) as Promise<typeof FileDiscover>, import('./mesh-workload' + ext) as Promise<typeof MeshWorkload>]);
+  } catch (err) {
+    const missing = err && typeof err === 'object' && 'code' in err && err.code === 'ERR_MODULE_NOT_FOUND';
+    if (missing && /Cannot find module '[^']*\/(discover\/[^']*|cli\/(file-discover|mesh-workload)\.(ts|js))'/.test(String((err as { message?: unknown }).message))) return undefined;
+    throw err;
+  }
+}
+
 export async function main(args: string[], env: Env): Promise<number> {
   const { values, tokens } = parseArgs({ args, options: { file: { type: 'string' }, workload: { type: 'string' } }, strict: false, tokens: true });
   const file = typeof values.file === 'string' ? values.file : undefined;
   if (file === undefined) return runDns(args, env);
   const workloadArg = typeof values.workload === 'string' ? values.workload : undefined;
+  const fileMode = await loadFileMode();
+  if (fileMode === undefined) {
+    process.stderr.write('sidemesh dns: --file needs discover/, which this build does not include (the sidecar image); use --document, or run it from a source checkout\n');
+    return 2;
+  }
+  const [{ startFileDiscover }, { pickWorkload }] = fileMode;
   // Hand the responder's own flags (--listen, --upstream) on, without ours.
   const ours = new Set(['file', 'workload']);
   const rest: string[] = [];

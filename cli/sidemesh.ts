@@ -59,6 +59,8 @@ export async function run(argv: string[], env: Env, out: (s: string) => void = (
   return mod.main(args, env);
 }
 
+/** A part this build does not carry (each image builds only its own parts), not a broken install. */
 function isMissingModule(err: unknown): boolean {
-  return !!err && typeof err === 'object' && 'code' in err && err.code === 'ERR_MODULE_NOT_FOUND' && /Cannot find module '[^']*\/(main|up)\.(ts|js)'/.test(String((err as { message?: unknown }).message));
+  if (!err || typeof err !== 'object' || !('code' in err) || err.code !== 'ERR_MODULE_NOT_FOUND') return false;
+  return /Cannot find module '[^']*\/((discover|sidecar|dns|admission)\/[^']*|main|up)\.(ts|js)'/.test(String((err as { message?: unknown }).message));
 }

@@ -36,11 +36,11 @@ function dockerignoreAllows(path: string): boolean {
 }
 
 const images = [
-  { file: 'Dockerfile.sidecar', command: 'sidecar', parts: ['sidecar', 'dns'] },
-  { file: 'Dockerfile.discover', command: 'discover', parts: ['discover', 'admission'] },
+  { file: 'Dockerfile.sidecar', command: 'sidecar', parts: ['sidecar', 'dns'], commands: ['sidecar', 'dns'], absent: ['up', 'discover', 'admission'] },
+  { file: 'Dockerfile.discover', command: 'discover', parts: ['discover', 'admission'], commands: ['discover', 'admission'], absent: ['up', 'sidecar', 'dns'] },
 ];
 
-describe.each(images)('$file', ({ file, command, parts }) => {
+describe.each(images)('$file', ({ file, command, parts, commands, absent }) => {
   const all = stages(file);
   const run = all.at(-1)!;
 
@@ -93,11 +93,24 @@ describe.each(images)('$file', ({ file, command, parts }) => {
       const files = buildJs(root, out, ['bin', 'cli', 'lib', ...parts]);
       for (const f of files) expect(readFileSync(f, 'utf8'), f).not.toMatch(/from\s*['"]\.{1,2}\/[^'"]+\.ts['"]/);
       symlinkSync(join(root, 'node_modules'), join(out, 'node_modules'));
-      for (const c of [command, ...(command === 'discover' ? ['admission'] : [])]) {
+      // Every command of the image's parts starts; the others say they are not in this build.
+      for (const c of commands) {
         const r = spawnSync(process.execPath, [...entry.slice(1), c, '--help'], { cwd: out, encoding: 'utf8', timeout: 15_000 });
-        expect(r.stderr).toBe('');
+        expect(r.stderr, `${c} --help`).toBe('');
         expect(r.stdout).toMatch(new RegExp(`^usage: sidemesh ${c}`));
         expect(r.status).toBe(0);
+      }
+      for (const c of absent) {
+        const r = spawnSync(process.execPath, [...entry.slice(1), c, '--help'], { cwd: out, encoding: 'utf8', timeout: 15_000 });
+        expect(r.stdout, `${c} --help`).toMatch(new RegExp(`sidemesh ${c}: not built yet`));
+        expect(r.stderr, `${c} --help`).toBe('');
+        expect(r.status).toBe(2);
+      }
+      if (commands.includes('dns')) {
+        // The file mode compiles mesh files with discover's code: a clear refusal, not a stack trace.
+        const r = spawnSync(process.execPath, [...entry.slice(1), 'dns', '--file', join(root, 'examples/mesh.yaml')], { cwd: out, encoding: 'utf8', timeout: 15_000 });
+        expect(r.stderr).toMatch(/^sidemesh dns: --file needs discover\/, which this build does not include/);
+        expect(r.status).toBe(2);
       }
     } finally {
       rmSync(out, { recursive: true, force: true });
