@@ -30,7 +30,7 @@ export function tryLines(doc: ResourceDocument, ports: BannerPorts): string[] {
     if (l) lines.push(`curl -s -H 'Host: ${routed.domain}' http://${l.address}:${l.port}/   # routed by the plugin config's Domains`);
   }
   for (const l of outbound.filter((x) => x.protocol === 'tcp').slice(0, 1)) {
-    lines.push(`printf 'hello\\n' | nc -q1 ${l.address} ${l.port}      # ${short(l.service)}: TCP, per-connection balancing`);
+    lines.push(`node -e "require('net').connect(${l.port}, '${l.address}').end('hello\\n').pipe(process.stdout)"   # ${short(l.service)}: TCP, per-connection balancing`);
   }
   const record = doc.dns.records.find((r) => r.name.endsWith(`.svc.${doc.dns.clusterDomain}`));
   if (record) lines.push(`dig @127.0.0.1 -p ${ports.dnsPort} +short ${record.name}`);

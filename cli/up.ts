@@ -97,6 +97,14 @@ function parseFlags(args: string[]): UpFlags {
   };
 }
 
+/**
+ * Inbound listeners on 127.0.0.1 instead of the document's 0.0.0.0: in a pod, 0.0.0.0 is how other
+ * pods reach the app; on a developer's machine it would open the app's port to the network.
+ */
+export function loopbackInbound(doc: ResourceDocument): ResourceDocument {
+  return { ...doc, listeners: doc.listeners.map((l) => (l.direction === 'inbound' ? { ...l, address: '127.0.0.1' } : l)) };
+}
+
 /** Linux routes all of 127/8 to loopback; macOS only 127.0.0.1 unless aliases are added. */
 function canBindVip(address: string): Promise<boolean> {
   return new Promise((done) => {
@@ -176,7 +184,10 @@ export async function main(args: string[], env: Env): Promise<number> {
       log: logger.child({ part: 'sidecar' }),
       onDocumentApplied: onApplied,
       onQuit: () => stopRequested(),
-      transformDocument: singleAddress ? (doc) => singleAddress.rewrite(doc) : undefined,
+      transformDocument: (doc) => {
+        const local = loopbackInbound(doc);
+        return singleAddress ? singleAddress.rewrite(local) : local;
+      },
     }));
     const dnsServer = (dns = new DnsServer({ host: '127.0.0.1', port: flags.dnsPort, logger: logger.child({ part: 'dns' }), registry: proxy.metrics.registry }));
     await dnsServer.start();

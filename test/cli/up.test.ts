@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { writeFileSync, mkdtempSync, rmSync, renameSync } from 'node:fs';
 import { Resolver } from 'node:dns/promises';
 import { connect } from 'node:net';
@@ -48,8 +49,17 @@ describe('sidemesh up (the README quick start)', () => {
     expect(((await (await fetch(`http://${billing}:8080/`)).json()) as { service: string }).service).toBe('billing');
 
     // TCP, byte-exact through the echo VIP.
-    const tcp = /nc -q1 (127\.128\.[0-9.]+) 9000/.exec(text)!;
-    expect(await echo(tcp[1], 9000, 'hello mesh\n')).toBe('hello mesh\n');
+    const tcp = /node -e "(require\('net'\)\.connect\(9000, '(127\.128\.[0-9.]+)'\)[^"]*)"/.exec(text)!;
+    expect(await echo(tcp[2], 9000, 'hello mesh\n')).toBe('hello mesh\n');
+    // The printed command itself, with the node that runs these tests.
+    const printed = spawnSync(process.execPath, ['-e', tcp[1]], { encoding: 'utf8', timeout: 5000 });
+    expect(printed.stdout).toBe('hello\n');
+
+    // The inbound listener stays on loopback: on a developer's machine 0.0.0.0 would open the app's port.
+    const adminUrl = /curl -s (http:\/\/127\.0\.0\.1:\d+)\/config/.exec(text)![1];
+    const applied = (await (await fetch(`${adminUrl}/config`)).json()) as { listeners: { direction: string; address: string; port: number }[] };
+    const inboundListener = applied.listeners.find((l) => l.direction === 'inbound');
+    expect(inboundListener).toMatchObject({ address: '127.0.0.1', port: inbound });
 
     // The sidecar's DNS answers the VIPs.
     const dnsPort = Number(/dig @127\.0\.0\.1 -p (\d+)/.exec(text)![1]);
