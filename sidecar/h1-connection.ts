@@ -15,7 +15,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { H1Exchange } from './h1-exchange.ts';
 import { ResponseWriter } from './h1-response-writer.ts';
-import { headerList, headersObject, scannedRequest, scanRequest, type ScannedHead } from './h1-heads.ts';
+import { headerList, headersObject, refusal, scannedRequest, scanRequest, type ScannedHead } from './h1-heads.ts';
 import { isParseError, METHODS, type ParserHandler, type ParseError } from './h1-parser.ts';
 import { createH1Parser, type H1Parser } from './h1-scan.ts';
 import type { HttpListenerState } from './http-listener.ts';
@@ -61,6 +61,11 @@ export class ClientConn implements ParserHandler {
   #paused = false;
   #closing = false;
   #gone = false;
+  /**
+   * Bad bytes followed requests read whole: those are answered first, in order (RFC 9112 §9.3.2),
+   * then this cause's error response closes the connection. Nothing more is read meanwhile.
+   */
+  #faultAfter: ProxyCause | undefined;
 
   /**
    * `socket` arrives paused. With `sharedReads`, it was built with `sharedReads(conn.onRead)` (see
@@ -91,13 +96,19 @@ export class ClientConn implements ParserHandler {
   };
   #upgraded = false;
 
+  /** `address:port` the client connected to (Host for a Host-less HTTP/1.0 request). */
+  get localAuthority(): string {
+    const address = this.socket.localAddress ?? '127.0.0.1';
+    return `${address.includes(':') ? `[${address}]` : address}:${this.socket.localPort ?? 80}`;
+  }
+
   get idle(): boolean {
     return this.#active === undefined && this.#upgrade === undefined;
   }
 
   /** `chunk[0, n)` was read (the shared buffer, or a 'data' event's chunk). */
   #onData = (chunk: Buffer, n = chunk.length): void => {
-    if (this.#closing) return;
+    if (this.#closing || this.#faultAfter !== undefined) return;
     const r = this.#parser.execute(chunk, n);
     if (isParseError(r)) return this.#protocolError(r);
     if (this.#upgrade !== undefined) {
@@ -145,6 +156,8 @@ export class ClientConn implements ParserHandler {
 
   onHeadersComplete(major: number, minor: number, headers: string[] | undefined, method: number, url: string | undefined, _s: number, _t: string | undefined, upgrade: boolean, keepAlive: boolean, scanned?: ScannedHead): number {
     this.headStartedAt = 0;
+    // Closing, or a bad request read behind those being answered: later heads in the same read are not served.
+    if (this.#closing || this.#faultAfter !== undefined) return 0;
     // A scanned head's field list is cut only if something asks for it, or now for a head to rebuild.
     let raw = scanned === undefined ? (headers ?? this.#headers) : scanned.namesHeaders ? headerList(scanned) : undefined;
     const path = url ?? this.#url;
@@ -154,11 +167,16 @@ export class ClientConn implements ParserHandler {
     const state = this.#host.state;
     // CONNECT tunnels are not proxied; a method number without a name cannot be forwarded.
     if (name === 'CONNECT' || name === undefined) {
-      this.#closing = true;
-      sendRawProxyError(this.socket, 'bad_request', this.#host.metrics);
+      this.protocolFault('bad_request');
       return 0;
     }
     const scan = raw === undefined ? scannedRequest(scanned!) : scanRequest(raw);
+    const http10 = major === 1 && minor === 0;
+    const refused = refusal(scan, http10);
+    if (refused !== undefined) {
+      this.protocolFault(refused);
+      return 0;
+    }
     if (upgrade) {
       // The scanner takes no upgrades: llhttp parsed this head, so `raw` is its list.
       this.#upgrade = { req: { method: name, url: path, rawHeaders: raw!, connection: scan.connection, remoteAddress: this.remoteAddress }, state };
@@ -169,7 +187,9 @@ export class ClientConn implements ParserHandler {
       const cluster = state.routes.select(scan.host, path, state.routes.usesHeaders ? headersObject((raw ??= headerList(scanned!))) : EMPTY);
       up = cluster === undefined ? undefined : state.clusters.get(cluster);
     }
-    const ex = new H1Exchange(this, up, up?.traffic ?? state.traffic, name, path, raw, scan, major === 1 && minor === 0, keepAlive, scanned);
+    // §6.1: HTTP/1.0 with Transfer-Encoding is answered, then the connection closes (its framing is suspect).
+    const keep = keepAlive && !(http10 && scan.framing === 'chunked');
+    const ex = new H1Exchange(this, up, up?.traffic ?? state.traffic, name, path, raw, scan, http10, keep, scanned);
     this.#reading = ex;
     if (this.#active !== undefined) this.#pipelined.push(ex);
     else {
@@ -220,7 +240,7 @@ export class ClientConn implements ParserHandler {
       if (!this.#gone) this.socket.destroy();
       return 0;
     }
-    const close = !this.keepAliveAfter(ex);
+    const close = !this.keepAliveAfter(ex) || ex.bodyWithheld;
     const { status, text } = rawProxyErrorResponse(cause, this.#host.metrics, close);
     if (status === 0) return 0;
     ex.headSent = true;
@@ -301,7 +321,7 @@ export class ClientConn implements ParserHandler {
 
   /** Stop reading while requests queue up or a body cannot move; resume when it can. */
   #flow(): void {
-    const pause = this.#pipelined.length > 0 || this.#bodyHeld || this.#upstreamFull !== undefined;
+    const pause = this.#pipelined.length > 0 || this.#bodyHeld || this.#upstreamFull !== undefined || this.#faultAfter !== undefined;
     if (pause === this.#paused || this.#gone) return;
     this.#paused = pause;
     if (pause) this.socket.pause();
@@ -315,6 +335,10 @@ export class ClientConn implements ParserHandler {
     if (this.#closing) {
       if (next === undefined) this.socket.destroySoon();
       return;
+    }
+    if (next === undefined && this.#faultAfter !== undefined) {
+      this.#closing = true;
+      return sendRawProxyError(this.socket, this.#faultAfter, this.#host.metrics);
     }
     if (next !== undefined) next.start();
     else if (this.#upgrade !== undefined && this.#upgradeHead !== undefined) return this.#startUpgrade();
@@ -352,9 +376,23 @@ export class ClientConn implements ParserHandler {
     this.protocolFault(err.code === 'HPE_HEADER_OVERFLOW' ? 'headers_too_large' : 'bad_request');
   }
 
-  /** Malformed input or a client too slow (408): one error answer if possible, then close. */
+  /**
+   * Malformed input or a client too slow (408): one error answer if possible, then close. Requests
+   * read whole before the fault are answered first; the one the bad bytes belong to is dropped.
+   */
   protocolFault(cause: ProxyCause): void {
-    if (this.#closing || this.#gone) return;
+    if (this.#closing || this.#gone || this.#faultAfter !== undefined) return;
+    const cut = this.#reading;
+    this.#reading = undefined;
+    if (this.#active !== undefined && cut !== this.#active) {
+      // The request cut short (if any) is the last one queued, and has not started.
+      if (cut !== undefined) this.#pipelined.pop();
+      this.#faultAfter = cause;
+      this.headStartedAt = 0;
+      this.requestStartedAt = 0;
+      this.#flow();
+      return;
+    }
     this.#closing = true;
     const active = this.#active;
     const answered = active !== undefined && active.headSent;

@@ -50,6 +50,8 @@ export class H1Exchange {
   reqDone = false;
   resDone = false;
   headSent = false;
+  /** `100 Continue` went to the client: it sends the body it announced. */
+  continued = false;
   out: Framing = 'none';
   closeAfter = false;
   timer: NodeJS.Timeout | undefined;
@@ -57,6 +59,14 @@ export class H1Exchange {
   backoff: Backoff | undefined;
   /** Absent when the request has no body. */
   readonly body: H1RequestBody | undefined;
+
+  /**
+   * The client waits for `100 Continue` before its body: answered without one, it may send the next
+   * request instead of the body, so the connection cannot go on (RFC 9110 §10.1.1).
+   */
+  get bodyWithheld(): boolean {
+    return this.scan.expectContinue && !this.http10 && !this.continued && this.body !== undefined && !this.reqDone;
+  }
 
   constructor(client: ClientConn, up: UpstreamCluster | undefined, traffic: TrafficMetrics, method: string, url: string, raw: string[] | undefined, scan: RequestScan, http10: boolean, keepAlive: boolean, scanned?: ScannedHead) {
     this.client = client;
@@ -86,8 +96,14 @@ export class H1Exchange {
     b.recordRequest();
     if (!b.tryAcquireRequest()) return this.fail('overflow');
     this.holdsRequest = true;
-    if (this.scan.expectContinue && !this.http10 && this.body !== undefined && !this.body.ended) this.client.write('HTTP/1.1 100 Continue\r\n\r\n');
+    if (this.scan.expectContinue && !this.http10 && this.body !== undefined && !this.body.ended) {
+      this.continued = true;
+      this.client.write('HTTP/1.1 100 Continue\r\n\r\n');
+    }
     this.head = upstreamRequestHead(this.method, this.url, this.#raw, this.scan, this.client.remoteAddress, this.scanned);
+    // An HTTP/1.0 request may come without Host; the upstream request is HTTP/1.1, which must carry
+    // one (RFC 9112 §3.2): the address the client connected to, as nginx sends its proxy host.
+    if (this.scan.hosts === 0) this.head = withHost(this.head, this.client.localAuthority);
     const hashOn = up.policy.hashOn;
     if (hashOn !== null) this.hashKey = hashOn.kind === 'source' ? this.client.remoteAddress : hashValue(this.client.headersOf(this), hashOn.kind, hashOn.name);
     const timeoutMs = up.policy.requestTimeoutMs;
@@ -151,6 +167,9 @@ export class H1Exchange {
     if (this.finished || a.done) return skip;
     if (status >= 500 && statusRetryable(this.up!.policy.retry, this.attempts, this.method, this.body?.started === true, status) && this.acquireRetry()) {
       a.discard = true;
+      // The body not yet sent is held for the next attempt from now on: streamed to this one, it
+      // would be gone, and the retry would announce a body it never sends.
+      if (this.body !== undefined && this.body.sink === a) this.body.sink = undefined;
       return skip;
     }
     this.status = status;
@@ -289,4 +308,10 @@ export class H1Exchange {
     if (this.up === undefined) return;
     t.finished((performance.now() - this.startedAt) / 1000, this.body?.bytes ?? 0, this.responseBytes);
   }
+}
+
+/** `head` with a Host field right after its request line. */
+function withHost(head: string, authority: string): string {
+  const line = head.indexOf('\r\n') + 2;
+  return `${head.slice(0, line)}host: ${authority}\r\n${head.slice(line)}`;
 }

@@ -207,7 +207,9 @@ function scanFields(text: string, b: Uint8Array, o: number, head: Head): boolean
           break;
         }
         case FIELD.host:
-          head.host ??= text.slice(start, last);
+          // A second Host is refused (h1-connection.ts); llhttp's field list counts them.
+          if (head.host !== undefined) return false;
+          head.host = text.slice(start, last);
           break;
         case FIELD.expect:
           head.expectContinue = last - start === 12 && nameIs(b, o + start, '100-continue');

@@ -79,7 +79,7 @@ function isOws(c: number): boolean {
 
 /** scanRequest's answer for a scanned head, from the facts the scanner noted (Connection is read only to rebuild a head). */
 export function scannedRequest(h: ScannedHead): RequestScan {
-  return { framing: h.length > 0 ? 'length' : 'none', host: h.host, connection: undefined, expectContinue: h.expectContinue };
+  return { framing: h.length > 0 ? 'length' : 'none', host: h.host, hosts: h.host === undefined ? 0 : 1, connection: undefined, expectContinue: h.expectContinue, otherCoding: false };
 }
 
 /** The value of a header in node's raw `[name, value, …]` list, repeated values joined with ", ". */
@@ -113,22 +113,39 @@ export function headersObject(raw: readonly string[]): Record<string, string | s
 /** What the fast path needs from a request head, in one pass over the raw list. */
 export interface RequestScan {
   framing: Framing;
+  /** The first Host field's value, and how many Host fields there are (RFC 9112 §3.2: one). */
   host: string | undefined;
+  hosts: number;
   connection: string | undefined;
   expectContinue: boolean;
+  /** Transfer-Encoding names a coding besides the final `chunked` (llhttp requires that one last). */
+  otherCoding: boolean;
+}
+
+/**
+ * Why a well-formed request is still refused, or undefined. RFC 9112 §3.2: exactly one Host in
+ * HTTP/1.1, at most one in 1.0 (nginx answers 400 too); with two, the sidecar would route on one
+ * authority and the app act on the other. §6.1: a transfer coding besides `chunked` cannot be
+ * forwarded as it came, since the body is re-chunked (501, as nginx).
+ */
+export function refusal(scan: RequestScan, http10: boolean): 'bad_request' | 'not_implemented' | undefined {
+  if (scan.hosts > 1 || (scan.hosts === 0 && !http10)) return 'bad_request';
+  return scan.otherCoding ? 'not_implemented' : undefined;
 }
 
 /** The parser already rejected ambiguous framing (CL with TE, differing CLs), so one pass suffices. */
 export function scanRequest(raw: readonly string[]): RequestScan {
   let framing: Framing = 'none';
   let host: string | undefined;
+  let hosts = 0;
   let connection: string | undefined;
   let expectContinue = false;
+  let otherCoding = false;
   for (let i = 0; i < raw.length; i += 2) {
     const n = raw[i];
     switch (n.length) {
       case 4:
-        if (host === undefined && n.toLowerCase() === 'host') host = raw[i + 1];
+        if (n.toLowerCase() === 'host' && hosts++ === 0) host = raw[i + 1];
         break;
       case 6:
         if (n.toLowerCase() === 'expect') expectContinue = raw[i + 1].trim().toLowerCase() === '100-continue';
@@ -140,11 +157,14 @@ export function scanRequest(raw: readonly string[]): RequestScan {
         if (framing === 'none' && n.toLowerCase() === 'content-length' && Number(raw[i + 1]) > 0) framing = 'length';
         break;
       case 17:
-        if (n.toLowerCase() === 'transfer-encoding') framing = 'chunked';
+        if (n.toLowerCase() === 'transfer-encoding') {
+          framing = 'chunked';
+          for (const coding of raw[i + 1].split(',')) if (coding.trim().toLowerCase() !== 'chunked') otherCoding = true;
+        }
         break;
     }
   }
-  return { framing, host, connection, expectContinue };
+  return { framing, host, hosts, connection, expectContinue, otherCoding };
 }
 
 /**

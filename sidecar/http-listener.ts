@@ -21,6 +21,7 @@ import { performance } from 'node:perf_hooks';
 import type { Listener } from '../lib/contract.ts';
 import { adoptAccepted } from './byte-relay.ts';
 import { ClientConn } from './h1-connection.ts';
+import { refusal, scanRequest } from './h1-heads.ts';
 import { sharedReads } from './h1-read-buffer.ts';
 import { bindListener, drainConnections } from './listener-lifecycle.ts';
 import { forwardHttp } from './http-exchange.ts';
@@ -161,6 +162,13 @@ export class HttpListener {
     const s = this.state;
     // A draining listener answers what it already accepted but asks clients to reconnect elsewhere.
     if (this.#draining) res.shouldKeepAlive = false;
+    const refused = refusal(scanRequest(req.rawHeaders), req.httpVersionMajor === 1 && req.httpVersionMinor === 0);
+    if (refused !== undefined) {
+      req.resume();
+      res.shouldKeepAlive = false;
+      s.traffic.request(sendProxyError(res, refused, this.#metrics), methodLabel(req.method));
+      return;
+    }
     let up = s.cluster;
     if (up === undefined) {
       const name = s.routes?.select(req.headers.host, req.url ?? '/', req.headers);

@@ -17,6 +17,7 @@ export type ProxyCause =
   | 'bad_request'
   | 'request_timeout'
   | 'headers_too_large'
+  | 'not_implemented'
   | 'app_unavailable'
   | 'client_closed';
 
@@ -32,6 +33,7 @@ const STATUS: Record<ProxyCause, number> = {
   bad_request: 400,
   request_timeout: 408,
   headers_too_large: 431,
+  not_implemented: 501,
   app_unavailable: 503,
   client_closed: 0,
 };
@@ -151,4 +153,4 @@ export function resetConnection(socket: Socket, cause: ProxyCause, metrics: Faul
   if (!socket.destroyed) socket.resetAndDestroy();
 }
 
-const REASONS: Record<number, string> = { 400: 'Bad Request', 404: 'Not Found', 408: 'Request Timeout', 431: 'Request Header Fields Too Large', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };
+const REASONS: Record<number, string> = { 400: 'Bad Request', 404: 'Not Found', 408: 'Request Timeout', 431: 'Request Header Fields Too Large', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { seededInts } from '../support/prng.ts';
-import { downstreamResponseHead, headerList, responseFraming, scanRequest, upstreamRequestHead, type ScannedHead } from '../../sidecar/h1-heads.ts';
+import { downstreamResponseHead, headerList, refusal, responseFraming, scanRequest, upstreamRequestHead, type ScannedHead } from '../../sidecar/h1-heads.ts';
 import { createParser, isParseError, METHODS, releaseParser, SKIP_BODY } from '../../sidecar/h1-parser.ts';
 import { createH1Parser } from '../../sidecar/h1-scan.ts';
 import { upstreamRequestHeaders } from '../../sidecar/http-headers.ts';
@@ -95,10 +95,24 @@ describe('fast-path heads', () => {
     expect(parse('response', downstreamResponseHead(404, '', ['Transfer-Encoding', 'chunked'], undefined, 'chunked', false)).headers).toEqual(['transfer-encoding', 'chunked']);
   });
 
-  it('scanRequest reads framing, Host, Connection and Expect in one pass', () => {
-    expect(scanRequest(['Host', 'a', 'Host', 'b', 'content-length', '0', 'Expect', '100-Continue', 'Connection', 'x', 'connection', 'y'])).toEqual({ framing: 'none', host: 'a', connection: 'x, y', expectContinue: true });
+  it('scanRequest reads framing, Host, Connection, Expect and transfer codings in one pass', () => {
+    expect(scanRequest(['Host', 'a', 'Host', 'b', 'content-length', '0', 'Expect', '100-Continue', 'Connection', 'x', 'connection', 'y'])).toEqual({ framing: 'none', host: 'a', hosts: 2, connection: 'x, y', expectContinue: true, otherCoding: false });
     expect(scanRequest(['Content-Length', '3']).framing).toBe('length');
-    expect(scanRequest(['Transfer-Encoding', 'chunked']).framing).toBe('chunked');
+    expect(scanRequest(['Transfer-Encoding', 'chunked'])).toMatchObject({ framing: 'chunked', hosts: 0, otherCoding: false });
+    expect(scanRequest(['Transfer-Encoding', ' Chunked ']).otherCoding).toBe(false);
+    expect(scanRequest(['Transfer-Encoding', 'gzip, chunked']).otherCoding).toBe(true);
+    expect(scanRequest(['Transfer-Encoding', 'gzip', 'Transfer-Encoding', 'chunked'])).toMatchObject({ framing: 'chunked', otherCoding: true });
+  });
+
+  it('refuses a request with no Host in HTTP/1.1, two Hosts, or a transfer coding besides chunked', () => {
+    const http11 = false;
+    const http10 = true;
+    expect(refusal(scanRequest(['Host', 'a']), http11)).toBeUndefined();
+    expect(refusal(scanRequest([]), http10)).toBeUndefined();
+    expect(refusal(scanRequest([]), http11)).toBe('bad_request');
+    expect(refusal(scanRequest(['Host', 'a', 'host', 'a']), http11)).toBe('bad_request');
+    expect(refusal(scanRequest(['Host', 'a', 'host', 'b']), http10)).toBe('bad_request');
+    expect(refusal(scanRequest(['Host', 'a', 'Transfer-Encoding', 'gzip, chunked']), http11)).toBe('not_implemented');
   });
 
   it('a scanned head is forwarded as its own text with lines cut and added', () => {
