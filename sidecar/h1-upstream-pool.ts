@@ -46,6 +46,12 @@ export interface PoolOptions {
   readonly maxRequestsPerConnection: number;
   readonly idleTimeoutMs: number;
   readonly balancer: ClusterBalancer;
+  /**
+   * The cluster's connection cap is taken: close the longest-idle socket of another endpoint so this
+   * one may connect; false if none is idle. Idle sockets hold cap slots, and without this, with more
+   * endpoints than MaxConnections, requests to an endpoint without a socket got 503 with nothing in flight.
+   */
+  readonly evictIdle?: (asker: EndpointPool) => boolean;
 }
 
 export class UpstreamConn implements ParserHandler {
@@ -199,6 +205,21 @@ export class EndpointPool {
     this.#waiting.push(user);
   }
 
+  /** When the longest-idle socket went idle (performance.now()), Infinity when none is. */
+  get oldestIdleSince(): number {
+    return this.#idle.length > 0 ? this.#idle[0].idleSince : Infinity;
+  }
+
+  /** Closes the longest-idle socket and gives its cap slot back at once (evictIdle). */
+  evictOldestIdle(): boolean {
+    const conn = this.#idle.shift();
+    if (conn === undefined) return false;
+    this.#all.delete(conn);
+    this.o.balancer.releaseConnection();
+    conn.socket.destroy();
+    return true;
+  }
+
   /** A waiting user gave up (timeout, client gone). */
   cancel(user: UpstreamUser): void {
     const i = this.#waiting.indexOf(user);
@@ -254,7 +275,7 @@ export class EndpointPool {
 
   #open(user: UpstreamUser): void {
     const b = this.o.balancer;
-    if (!b.tryAcquireConnection()) return user.onUpstreamError('overflow');
+    if (!b.tryAcquireConnection() && !(this.o.evictIdle?.(this) === true && b.tryAcquireConnection())) return user.onUpstreamError('overflow');
     this.#opening++;
     const conn = new UpstreamConn(this);
     const socket = conn.socket;

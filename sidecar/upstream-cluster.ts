@@ -122,6 +122,7 @@ export class UpstreamCluster {
         maxRequestsPerConnection: policy.maxRequestsPerConnection,
         idleTimeoutMs: this.#options.upstreamIdleTimeoutMs,
         balancer: this.balancer,
+        evictIdle: this.#evictIdle,
       });
       // After close: a one-off pool whose sockets close once their request is done.
       if (this.#closed) pool.close(false);
@@ -129,6 +130,12 @@ export class UpstreamCluster {
     }
     return pool;
   }
+
+  readonly #evictIdle = (asker: EndpointPool): boolean => {
+    let oldest: EndpointPool | undefined;
+    for (const p of this.#h1.values()) if (p !== asker && p.oldestIdleSince < (oldest?.oldestIdleSince ?? Infinity)) oldest = p;
+    return oldest?.evictOldestIdle() ?? false;
+  };
 
   /** Closes every pool gracefully; with `force`, in-flight requests are aborted. Idempotent. */
   async close(force = false): Promise<void> {

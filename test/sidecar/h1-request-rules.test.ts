@@ -206,6 +206,17 @@ describe('HTTP/1.1 request rules on the sidecar', () => {
     });
   }
 
+  it('more endpoints than MaxConnections: an idle socket of another endpoint makes room, no 503', async () => {
+    const names = ['a', 'b', 'c'];
+    const upstreams = await Promise.all(names.map((n) => scripted((_head, s) => s.write(OK(n)))));
+    await mesh(8187, upstreams, { circuitBreaker: { ...policy().circuitBreaker, maxConnections: 2 } });
+    const got: string[] = [];
+    // One request at a time, each on a new client connection: never more than one upstream socket busy.
+    for (let i = 0; i < 9; i++) got.push((await client(8187, ['GET / HTTP/1.1\r\nHost: orders\r\n\r\n'], { done: (g) => /\r\n\r\n([abc]|overflow\n)$/.test(g) })).got.slice(-1));
+    expect(got.sort().join('')).toBe('aaabbbccc');
+    expect(await metricsText(sidecar!)).not.toMatch(/sidemesh_proxy_errors_total\{cause="overflow"\}/);
+  });
+
   it('a request whose body turns out malformed is cut, with the requests behind it', async () => {
     const up = await scripted((head, s) => setTimeout(() => s.write(OK(head.split(' ')[1])), 100));
     await mesh(8186, [up]);
