@@ -3,7 +3,7 @@
  * container of the pod declares nor one the sidecar itself binds. Deterministic: app ports ascending
  * get the lowest free listen ports, so the same pod spec always gets the same map.
  *
- * Conflicts are reported as warnings, never silently dropped (mesh-anchors.md §3 #11).
+ * Conflicts are reported as warnings, never silently dropped.
  */
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { INBOUND_PORT_MAX, INBOUND_PORT_MIN, PORT_DNS, PORT_SIDECAR_ADMIN, PORT_SIDECAR_METRICS } from '../lib/names.ts';

@@ -9,7 +9,8 @@
  *   (`reinvocationPolicy: IfNeeded`) and retries converge;
  * - nothing here throws for a malformed pod that the API server would accept: what cannot be
  *   injected is reported as `skipped: 'not-injectable'` with a warning;
- * - every warning starts with `sidemesh: ` and is at most 120 characters (mesh-anchors.md §2.2).
+ * - every warning starts with `sidemesh: ` and is at most 120 characters (the limit the Kubernetes docs
+ *   ask of admission warnings, extensible-admission-controllers, "Response").
  */
 import { jsonClone } from './json-clone.ts';
 import type { V1Pod } from '@kubernetes/client-node';

@@ -1,12 +1,12 @@
 /**
  * RFC 6902 JSON Patch as the diff of two JSON values: the injector mutates a copy of the pod and
- * sends `diffJson(original, mutated)`, so nobody hand-writes patch operations (pepr's habit,
- * ../shared/reference/aesthetics.md §6).
+ * sends `diffJson(original, mutated)`, so nobody hand-writes patch operations (as pepr does).
  *
  * What a caller may assume:
  * - applying the result to `original` yields a value deep-equal to `mutated`;
  * - a key missing from `original` is added whole (`add /metadata/annotations {…}`), never as
- *   children of a map that does not exist (the API server rejects those, mesh-anchors.md §2.2);
+ *   children of a map that does not exist (RFC 6902 §4.1: the parent must exist; the API server
+ *   rejects the patch otherwise);
  * - keys are escaped per RFC 6901 (`~` → `~0`, `/` → `~1`);
  * - two equal values give `[]`.
  */

@@ -47,7 +47,7 @@ injection defaults (each has a pod annotation override, see docs/admission.md)
   --proxy-cpu-request Q       default 10m      --proxy-memory-request Q   default 32Mi
   --proxy-cpu-limit Q         default none     --proxy-memory-limit Q     default 128Mi
   --ready-timeout D           how long the sidecar may take to become ready (default 120s)
-  --ready-probe exec|http     startup probe: exec node in the sidecar (default), or GET :15090/ready
+  --ready-probe http|exec     startup probe: GET :15090/ready (default), or exec node in the sidecar
   --cluster-domain NAME       default cluster.local
   --cluster-dns-ip IP         the cluster DNS Service IP, the fallback nameserver (default 10.96.0.10)
   --discover-service NAME     default sidemesh-discover   --discover-namespace NS  default: ours
@@ -112,17 +112,6 @@ export async function main(args: string[], env: Env, clock: Clock = systemClock)
   }
   metrics.certExpiry.set(tls.notAfterMs / 1000);
 
-  const server: AdmissionServer = new AdmissionServer({
-    host: config.host,
-    port: config.port,
-    metricsPort: config.metricsPort,
-    tls,
-    inject: config.inject,
-    metrics,
-    maxBodyBytes: config.maxBodyBytes,
-    log,
-  });
-
   let sync: CaBundleSync | undefined;
   if (config.caBundleSync) {
     const caFile = config.tlsCaFile;
@@ -136,6 +125,19 @@ export async function main(args: string[], env: Env, clock: Clock = systemClock)
       onResult: (r) => metrics.caBundleSyncs.labels(r).inc(),
     });
   }
+
+  const server: AdmissionServer = new AdmissionServer({
+    host: config.host,
+    port: config.port,
+    metricsPort: config.metricsPort,
+    tls,
+    inject: config.inject,
+    metrics,
+    maxBodyBytes: config.maxBodyBytes,
+    log,
+    // Ready once the API server trusts our CA, so a new replica gets no review it would fail.
+    readyWhen: () => sync === undefined || sync.synced,
+  });
 
   // Self-signed certificates live as long as the process, renewed well before they expire.
   let renewTimer: unknown;

@@ -6,6 +6,9 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ReviewResult, ReviewSkip } from './review.ts';
 
+/** prom-client's default process_* and nodejs_* metrics get this prefix. */
+const PROCESS_PREFIX = 'sidemesh_admission_';
+
 export class AdmissionMetrics {
   readonly registry = new Registry();
 
@@ -53,7 +56,14 @@ export class AdmissionMetrics {
   });
 
   constructor(options: { processMetrics?: boolean } = {}) {
-    if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'sidemesh_admission_' });
+    if (options.processMetrics) {
+      collectDefaultMetrics({ register: this.registry, prefix: PROCESS_PREFIX });
+      // Gauges named like counters: `promtool check metrics` refuses them. The same counts stay
+      // available by type in nodejs_active_{handles,requests,resources}.
+      for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+        this.registry.removeSingleMetric(PROCESS_PREFIX + name);
+      }
+    }
     for (const result of ['injected', 'skipped', 'error', 'invalid']) this.reviews.labels(result).inc(0);
   }
 

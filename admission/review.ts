@@ -1,6 +1,7 @@
 /**
- * One AdmissionReview in, one out (mesh-anchors.md §2.1–2.2). No sockets here: the HTTPS shell hands
- * over the body text and writes back `status` and `body`.
+ * One AdmissionReview in, one out (Kubernetes docs, extensible-admission-controllers, "Request" and
+ * "Response"). No sockets here: the HTTPS shell hands over the body text and writes back `status`
+ * and `body`.
  *
  * Failure rule: once the body is an AdmissionReview with a `uid`, the answer is always `allowed: true`
  * (with a warning when something went wrong), never an error status the API server would turn into

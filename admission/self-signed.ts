@@ -1,9 +1,9 @@
 /**
  * `sidemesh admission --self-signed`: a CA and a serving certificate for the webhook Service, made in
  * memory at start-up. The API server checks the serving certificate against the `caBundle` of the
- * MutatingWebhookConfiguration and the name `<service>.<namespace>.svc` (mesh-anchors.md §2.3), so
- * the CA goes to ca-bundle-sync.ts and the SANs cover that name (plus the longer forms some
- * clients use).
+ * MutatingWebhookConfiguration and the name `<service>.<namespace>.svc` (Kubernetes docs,
+ * extensible-admission-controllers, "Contacting the webhook"), so the CA goes to ca-bundle-sync.ts
+ * and the SANs cover that name (plus the longer forms some clients use).
  */
 import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';

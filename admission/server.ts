@@ -1,7 +1,7 @@
 /**
  * The thin HTTPS shell around review.ts, plus a plain-HTTP port for Prometheus and the kubelet.
  *
- * HTTPS (:8443): POST /mutate (the API server), GET /healthz, /readyz.
+ * HTTPS (:8443): POST /mutate (the API server; /inject is the same route), GET /healthz, /readyz.
  * HTTP (:9090):  GET /metrics, /healthz, /readyz. Plain HTTP so a scraper needs no client TLS setup.
  *
  * No route answers 5xx: a review always gets 200 (or 400 for a body that is not an AdmissionReview,
@@ -30,6 +30,12 @@ export interface AdmissionServerOptions {
   log?: Logger;
   /** How long close() waits for in-flight reviews before cutting connections. Default 10 s. */
   drainMs?: number;
+  /**
+   * A further condition for /readyz besides "listening and not closing". main.ts passes "the
+   * webhook's caBundle trusts our CA" when it keeps the bundle in sync: until then the API server
+   * cannot verify our certificate, and a review sent to this replica would fail.
+   */
+  readyWhen?: () => boolean;
 }
 
 function send(res: ServerResponse, status: number, body: string, type = 'application/json'): void {
@@ -58,7 +64,7 @@ export class AdmissionServer {
   }
 
   get ready(): boolean {
-    return this.#started && this.#closing === undefined;
+    return this.#started && this.#closing === undefined && (this.#o.readyWhen?.() ?? true);
   }
 
   /** Swaps the serving certificate for new connections (tls-reloader.ts, self-signed renewal). */
@@ -97,7 +103,10 @@ export class AdmissionServer {
       return;
     }
     if (secure && (path === '/mutate' || path === '/inject')) {
-      if (req.method !== 'POST') return send(res, 405, jsonError('SIDEMESH_ADMISSION_BAD_REVIEW', 'POST an AdmissionReview'));
+      if (req.method !== 'POST') {
+        this.#o.metrics.observe('invalid', undefined, 0);
+        return send(res, 405, jsonError('SIDEMESH_ADMISSION_BAD_REVIEW', 'POST an AdmissionReview'));
+      }
       return this.#review(req, res);
     }
     send(res, 404, jsonError('SIDEMESH_ADMISSION_NOT_FOUND', `no route ${path.slice(0, 100)}`));

@@ -30,6 +30,42 @@ export interface SidecarInput {
 /** Env names the webhook owns: a copied or plugin variable of the same name is dropped. */
 const OWN_ENV = new Set<string>(Object.values(ENV));
 
+/**
+ * The app's settings that would configure the sidecar's own process, not the mesh: its log level,
+ * Node.js itself (`NODE_OPTIONS=--require /app/tracing.js` stops the sidecar starting, since that file
+ * is not in its image), and the sidecar's settings. Never copied from the main container's `env`.
+ */
+export function isSidecarOwnSetting(name: string): boolean {
+  return name === 'LOG_LEVEL' || name.startsWith('NODE_') || name.startsWith('SIDEMESH_');
+}
+
+/**
+ * `envFrom` cannot be filtered by name, but an `env` entry always wins over `envFrom` in Kubernetes,
+ * whatever their order. So with a copied `envFrom` these are set explicitly to the empty string, which
+ * the sidecar reads as unset (lib/env.ts): its own default, and for Node "no options". Every name the
+ * sidecar's config loader reads is here (test/admission/sidecar-container.test.ts checks
+ * sidecar/config.ts against this list). NODE_ENV is left alone: an empty value would hide the image's
+ * NODE_ENV=production, and neither the sidecar's code nor its dependencies read it.
+ */
+export const ENV_FROM_OVERRIDES: readonly string[] = [
+  'LOG_LEVEL',
+  'NODE_OPTIONS',
+  'SIDEMESH_ADMIN_ADDR',
+  'SIDEMESH_METRICS_ADDR',
+  'SIDEMESH_CACHE_DIR',
+  'SIDEMESH_DRAIN_GRACE_PERIOD',
+  'SIDEMESH_DNS_ENABLED',
+  'SIDEMESH_DNS_ADDR',
+  'SIDEMESH_DISCOVER_WAIT',
+  'SIDEMESH_DISCOVER_BACKOFF_MAX',
+  'SIDEMESH_HTTP_HEADERS_TIMEOUT',
+  'SIDEMESH_HTTP_REQUEST_TIMEOUT',
+  'SIDEMESH_HTTP_IDLE_TIMEOUT',
+  'SIDEMESH_HTTP_FAST_PATH',
+  'SIDEMESH_UPSTREAM_IDLE_TIMEOUT',
+  'SIDEMESH_BIND_RETRY_INTERVAL',
+];
+
 const READY_URL = `http://127.0.0.1:${PORT_SIDECAR_ADMIN}/ready`;
 
 /**
@@ -57,7 +93,7 @@ export function probeReadyScript(): string {
 function sharedEnv(main: V1Container | undefined, pluginNames: ReadonlySet<string>): V1EnvVar[] {
   const out: V1EnvVar[] = [];
   for (const e of main?.env ?? []) {
-    if (OWN_ENV.has(e.name) || pluginNames.has(e.name)) continue;
+    if (OWN_ENV.has(e.name) || pluginNames.has(e.name) || isSidecarOwnSetting(e.name)) continue;
     const copy = jsonClone(e);
     // A resourceFieldRef without containerName means "this container": in the sidecar it would read
     // the sidecar's own limits. Pin it to the main container so the value means what the app sees.
@@ -71,8 +107,13 @@ function sharedEnv(main: V1Container | undefined, pluginNames: ReadonlySet<strin
 export function buildSidecar(input: SidecarInput): V1Container {
   const { settings, namespace } = input;
   const pluginNames = new Set(settings.pluginEnv.map((e) => e.name).filter((n) => !OWN_ENV.has(n)));
+  const copyEnvFrom = settings.copyEnv && (input.main?.envFrom?.length ?? 0) > 0;
+  // A plugin variable is the operator's choice for the sidecar, and SIDEMESH_DNS_ENABLED=false below
+  // is the webhook's: both are set explicitly already, and one name appears once.
+  const setBelow = new Set([...pluginNames, ...(settings.dns ? [] : ['SIDEMESH_DNS_ENABLED'])]);
   const env: V1EnvVar[] = [
     ...(settings.copyEnv ? sharedEnv(input.main, pluginNames) : []),
+    ...(copyEnvFrom ? ENV_FROM_OVERRIDES.filter((n) => !setBelow.has(n)).map((name) => ({ name, value: '' })) : []),
     ...settings.pluginEnv.filter((e) => !OWN_ENV.has(e.name)),
     { name: ENV.NAMESPACE, value: namespace },
     { name: ENV.SERVICE_ALIAS, value: settings.service },
@@ -119,7 +160,7 @@ export function buildSidecar(input: SidecarInput): V1Container {
     volumeMounts: [{ name: CACHE_VOLUME, mountPath: CACHE_MOUNT_PATH }],
     terminationMessagePolicy: 'FallbackToLogsOnError',
   };
-  if (settings.copyEnv && input.main?.envFrom?.length) container.envFrom = jsonClone(input.main.envFrom);
+  if (copyEnvFrom) container.envFrom = jsonClone(input.main!.envFrom!);
 
   if (settings.nativeSidecar) {
     container.restartPolicy = 'Always';

@@ -1,5 +1,5 @@
 /**
- * The `plugin-config` ConfigMap value: Rainbond's ResourceSpec JSON (reference/rainbond.md §2).
+ * The `plugin-config` ConfigMap value: Rainbond's ResourceSpec JSON (github.com/goodrain/rainbond).
  * Decoding keeps the spec as given (unknown option keys such as Rainbond's `PROXY` or `OPEN_LIMIT`
  * stay in base_* for plugins that read them); validation collects every problem with its path.
  */

@@ -1,5 +1,5 @@
 /**
- * Rainbond option keys (reference/rainbond.md §2.3) plus sidemesh's own, validated and turned into
+ * Rainbond option keys (docs/discover.md, "Plugin config keys") plus sidemesh's own, validated and turned into
  * a route rule and a ClusterPolicy. Values may be strings (as Rainbond stored them) or numbers.
  * Every problem is collected with its path; a bad key falls back to its default so the rest of the
  * entry can still be checked.

@@ -1,7 +1,8 @@
 /**
- * Rainbond's Envoy-v1 REST shapes (reference/rainbond.md §1.2–1.3), built from the compiled
- * document so third-party plugins written against Rainbond keep working. Unlike Rainbond, two
- * dependencies on one port get one listener each (on their own VIPs), and routes are implemented.
+ * Rainbond's Envoy-v1 REST shapes (github.com/goodrain/rainbond, node/core/service/discover_server.go),
+ * built from the compiled document so third-party plugins written against Rainbond keep working.
+ * Unlike Rainbond, two dependencies on one port get one listener each (on their own VIPs), and routes
+ * are implemented.
  */
 import type { Cluster, Endpoint, Listener, ResourceDocument, RouteConfig } from '../lib/contract.ts';
 

@@ -42,7 +42,11 @@ export function intToIpv4(n: number): string {
   return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
 }
 
-/** Parses an IPv4 CIDR with room for at least two hosts; returns an error text when invalid. */
+/**
+ * Parses an IPv4 CIDR inside 127.0.0.0/8 with room for at least two hosts; returns an error text when
+ * invalid. Loopback only: a sidecar binds each VIP in its pod, and Linux answers every 127/8 address on
+ * `lo` without configuration; any other address cannot be bound, so every listener would be degraded.
+ */
 export function parseVipCidr(text: string = DEFAULT_VIP_CIDR): VipCidr | { error: string } {
   const m = /^([\d.]+)\/(\d{1,2})$/.exec(text.trim());
   if (!m || !isIPv4(m[1])) return { error: `${JSON.stringify(text)} is not an IPv4 CIDR` };
@@ -52,6 +56,7 @@ export function parseVipCidr(text: string = DEFAULT_VIP_CIDR): VipCidr | { error
   const ip = ipv4ToInt(m[1]);
   const base = ip - (ip % size);
   if (base !== ip) return { error: `${JSON.stringify(text)} has host bits set (did you mean ${intToIpv4(base)}/${prefix}?)` };
+  if (Math.floor(base / 2 ** 24) !== 127) return { error: `${JSON.stringify(text)} is outside 127.0.0.0/8: sidecars can bind only loopback addresses` };
   return { text: `${m[1]}/${prefix}`, base, prefix, hostCount: size - 2 };
 }
 

@@ -11,7 +11,7 @@
  * runtime decoder (decodeDocument) is lib/contract-decoder.ts.
  */
 
-// ---- Rainbond ResourceSpec (reference/rainbond.md §2.1) ----------------------------------------
+// ---- Rainbond ResourceSpec (github.com/goodrain/rainbond) ---------------------------------------
 
 /** Option values are strings in Rainbond; sidemesh also accepts numbers and booleans. */
 export type Options = Record<string, unknown>;

@@ -79,10 +79,12 @@ export class EnvReader {
     return fallback;
   }
 
+  /** One of `values`, matched case-insensitively (`LOG_LEVEL=INFO` is `info`). */
   oneOf<T extends string>(name: string, values: readonly T[], fallback: T): T {
     const raw = this.#raw(name);
     if (raw === undefined) return fallback;
-    if ((values as readonly string[]).includes(raw)) return raw as T;
+    const hit = values.find((v) => v.toLowerCase() === raw.toLowerCase());
+    if (hit !== undefined) return hit;
     this.#problems.push(`${name}=${JSON.stringify(raw)} must be one of ${values.join(', ')}`);
     return fallback;
   }

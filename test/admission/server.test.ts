@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import { X509Certificate } from 'node:crypto';
@@ -32,9 +33,26 @@ function call(port: number, method: string, path: string, ca: string, body?: str
 
 const tlsOpts = { serviceName: 'sidemesh-admission', namespace: 'sidemesh-system', clusterDomain: 'cluster.local', nowMs: Date.now() };
 
+/** `promtool check metrics` over a /metrics body, or undefined when promtool is not installed. */
+function promtoolCheck(text: string): Promise<{ code: number; out: string } | undefined> {
+  return new Promise((resolve) => {
+    const p = spawn('promtool', ['check', 'metrics']);
+    let out = '';
+    p.on('error', () => resolve(undefined));
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (out += d));
+    p.on('close', (code) => resolve({ code: code ?? -1, out }));
+    p.stdin.on('error', () => {});
+    p.stdin.end(text);
+  });
+}
+
+const invalidCount = (text: string) => Number(/sidemesh_admission_reviews_total\{result="invalid"\} (\d+)/.exec(text)?.[1]);
+
 describe('AdmissionServer', () => {
   const tls = createSelfSignedTls(tlsOpts);
-  const metrics = new AdmissionMetrics();
+  // With the process metrics, as main.ts runs it.
+  const metrics = new AdmissionMetrics({ processMetrics: true });
   const server = new AdmissionServer({ host: '127.0.0.1', port: 0, metricsPort: 0, metricsHost: '127.0.0.1', tls: { cert: tls.certPem, key: tls.keyPem }, inject: options, metrics, maxBodyBytes: 64 * 1024 });
   let port = 0;
   let metricsPort = 0;
@@ -81,6 +99,42 @@ describe('AdmissionServer', () => {
     expect(m.body).toMatch(/sidemesh_admission_duration_seconds_bucket/);
     expect(m.body).toMatch(/sidemesh_admission_skips_total/);
     expect((await call(metricsPort, 'POST', '/mutate', '', '{}', false)).status).toBe(404);
+  });
+
+  it('counts a non-POST on /mutate (405) as an invalid review', async () => {
+    const before = invalidCount((await call(metricsPort, 'GET', '/metrics', '', undefined, false)).body);
+    const r = await call(port, 'GET', '/inject', tls.caPem);
+    expect(r.status).toBe(405);
+    expect(JSON.parse(r.body)).toEqual({ error: 'SIDEMESH_ADMISSION_BAD_REVIEW', message: 'POST an AdmissionReview' });
+    expect(invalidCount((await call(metricsPort, 'GET', '/metrics', '', undefined, false)).body)).toBe(before + 1);
+  });
+
+  it('/metrics, process metrics included, passes promtool check metrics', async () => {
+    await call(port, 'POST', '/mutate', tls.caPem, fixtureText('host-network.json'));
+    const text = (await call(metricsPort, 'GET', '/metrics', '', undefined, false)).body;
+    expect(text).toContain('sidemesh_admission_process_resident_memory_bytes');
+    expect(text).not.toMatch(/nodejs_active_\w+_total/);
+    const result = await promtoolCheck(text);
+    if (result === undefined) {
+      console.warn('SKIPPED: promtool not installed (apt-get install prometheus); admission metrics format not checked');
+      return;
+    }
+    expect(result.out).toBe('');
+    expect(result.code).toBe(0);
+  });
+
+  it('stays unready until its readiness condition holds (the caBundle trusts our CA)', async () => {
+    let published = false;
+    const s = new AdmissionServer({ host: '127.0.0.1', port: 0, metricsPort: 0, metricsHost: '127.0.0.1', tls: { cert: tls.certPem, key: tls.keyPem }, inject: options, metrics: new AdmissionMetrics(), maxBodyBytes: 1024, readyWhen: () => published });
+    const bound = await s.start();
+    try {
+      expect((await call(bound.metricsPort, 'GET', '/readyz', '', undefined, false)).status).toBe(503);
+      expect((await call(bound.port, 'GET', '/readyz', tls.caPem)).status).toBe(503);
+      published = true;
+      expect((await call(bound.metricsPort, 'GET', '/readyz', '', undefined, false)).status).toBe(200);
+    } finally {
+      await s.close();
+    }
   });
 
   it('close() is idempotent and turns /readyz off first', async () => {

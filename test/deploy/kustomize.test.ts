@@ -128,4 +128,29 @@ describe.skipIf(!kubectl)('deploy/ (kubectl kustomize, offline)', () => {
     expect(adm.args).toEqual(['admission', '--self-signed']);
     expect(find('Service', 'sidemesh-discover').spec.ports[0].port).toBe(6100);
   });
+
+  it('gives discover and the webhook the same CLUSTER_DOMAIN, from one ConfigMap', () => {
+    /** The container's env as the kubelet builds it: envFrom ConfigMaps, then env values over them. */
+    const envOf = (deployment: string): Record<string, string | undefined> => {
+      const c = find('Deployment', deployment).spec.template.spec.containers[0];
+      const out: Record<string, string | undefined> = {};
+      for (const from of c.envFrom ?? []) {
+        const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === from.configMapRef.name);
+        expect(cm, `${deployment}: ConfigMap ${from.configMapRef.name}`).toBeDefined();
+        Object.assign(out, cm.data);
+      }
+      for (const e of c.env ?? []) out[e.name] = e.value ?? '<valueFrom>';
+      return out;
+    };
+    const discover = envOf('sidemesh-discover');
+    const admission = envOf('sidemesh-admission');
+    expect(discover.CLUSTER_DOMAIN).toBe('cluster.local');
+    expect(admission.CLUSTER_DOMAIN).toBe(discover.CLUSTER_DOMAIN);
+    const sources = (d: string) => find('Deployment', d).spec.template.spec.containers[0].envFrom.map((f: Obj) => f.configMapRef.name);
+    const shared = sources('sidemesh-discover').filter((n: string) => sources('sidemesh-admission').includes(n));
+    expect(shared.some((n: string) => objects.find((o) => o.metadata.name === n)?.data?.CLUSTER_DOMAIN !== undefined)).toBe(true);
+    // discover reads no POD_NAMESPACE: giving it one would be dead configuration.
+    expect(discover.POD_NAMESPACE).toBeUndefined();
+    expect(admission.POD_NAMESPACE).toBe('<valueFrom>');
+  });
 });

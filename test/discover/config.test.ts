@@ -21,6 +21,12 @@ describe('loadDiscoverConfig', () => {
     }
   });
 
+  it('refuses at start-up a VIP_CIDR outside 127.0.0.0/8, saying why', () => {
+    expect(() => loadDiscoverConfig({ VIP_CIDR: '10.96.0.0/16' }, () => '')).toThrow(ConfigError);
+    expect(() => loadDiscoverConfig({ VIP_CIDR: '10.96.0.0/16' }, () => '')).toThrow(/VIP_CIDR: "10\.96\.0\.0\/16" is outside 127\.0\.0\.0\/8/);
+    expect(loadDiscoverConfig({ VIP_CIDR: '127.200.0.0/16' }, () => '').vipCidr.text).toBe('127.200.0.0/16');
+  });
+
   it('reads only nameserver lines with IPs', () => {
     expect(resolvConfUpstreams('# c\nnameserver bogus\nnameserver 1.1.1.1')).toEqual(['1.1.1.1:53']);
   });

@@ -43,4 +43,17 @@ describe('sidemesh discover --file', () => {
     expect(code).toBe(2);
     expect(err).toContain('unknown argument "--nope"');
   });
+
+  it('exits 2 at start-up on a VIP_CIDR sidecars could not bind', async () => {
+    const child = spawn(process.execPath, ['bin/sidemesh.ts', 'discover', '--file', 'examples/mesh.yaml'], {
+      cwd: root,
+      env: { ...process.env, DISCOVER_PORT: '0', DISCOVER_HOST: '127.0.0.1', DNS_UPSTREAMS: '127.0.0.1:5353', VIP_CIDR: '10.0.0.0/16' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code).toBe(2);
+    expect(err).toContain('VIP_CIDR: "10.0.0.0/16" is outside 127.0.0.0/8');
+  });
 });

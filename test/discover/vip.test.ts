@@ -39,7 +39,7 @@ describe('VIP allocation', () => {
   });
 
   it('keeps an older Service\'s address when a newer colliding one appears', () => {
-    const small = parseVipCidr('10.0.0.0/28') as VipCidr;
+    const small = parseVipCidr('127.0.0.0/28') as VipCidr;
     const [first, second] = collidingPair(small);
     const alone = allocateVips([svc('ns', second, '2024-01-01T00:00:00Z')], small).vips.get(`ns/${second}`);
     const both = allocateVips([svc('ns', second, '2024-01-01T00:00:00Z'), svc('ns', first, '2025-01-01T00:00:00Z')], small).vips;
@@ -66,5 +66,13 @@ describe('VIP allocation', () => {
     expect(parseVipCidr('127.128.0.1/16')).toHaveProperty('error');
     expect(parseVipCidr('::1/64')).toHaveProperty('error');
     expect(parseVipCidr('127.0.0.0/31')).toHaveProperty('error');
+  });
+
+  it('refuses a CIDR outside 127.0.0.0/8: sidecars could not bind its addresses', () => {
+    expect(parseVipCidr('10.0.0.0/16')).toEqual({ error: '"10.0.0.0/16" is outside 127.0.0.0/8: sidecars can bind only loopback addresses' });
+    expect(parseVipCidr('126.0.0.0/8')).toHaveProperty('error');
+    expect(parseVipCidr('128.0.0.0/16')).toHaveProperty('error');
+    expect(parseVipCidr('127.0.0.0/8')).toMatchObject({ prefix: 8 });
+    expect(parseVipCidr('127.255.255.0/24')).toMatchObject({ prefix: 24 });
   });
 });

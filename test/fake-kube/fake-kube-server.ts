@@ -1,19 +1,27 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import fjp from 'fast-json-patch';
 import { parseSelector, type Selector } from './label-selector.ts';
 import { FakeKubeStore, eventFor, type KubeObject, type StoredEvent, type WatchEvent } from './fake-kube-store.ts';
 import { parsePath, resourceByKind, statusObject, type ResourceInfo } from './resources.ts';
 
 /**
  * A fake Kubernetes API server on 127.0.0.1:0 speaking the list/watch protocol the way the real one
- * does for Services, EndpointSlices, Pods and ConfigMaps (all namespaces or one):
+ * does for Services, EndpointSlices, Pods and ConfigMaps (all namespaces or one), and for the
+ * cluster-scoped MutatingWebhookConfigurations:
  * - list: `{kind: "<Kind>List", apiVersion, metadata: {resourceVersion}, items}`, items without kind/apiVersion;
  * - watch (`watch=true|1`): a chunked stream of `{type, object}` lines from `resourceVersion` on;
  *   no resourceVersion (or "0") starts with synthetic ADDED events for the current state;
  * - a resourceVersion older than the event window: `410` as an HTTP Status (goneMode 'status') or,
  *   as kube-apiserver's watch cache does, 200 then an ERROR event with a 410 Status and the end of
  *   the stream (goneMode 'event');
- * - `allowWatchBookmarks`, `timeoutSeconds`, `labelSelector` (`a=b`, `a`, `!a`, `a!=b`, `in`, `notin`).
+ * - `allowWatchBookmarks`, `timeoutSeconds`, `labelSelector` (`a=b`, `a`, `!a`, `a!=b`, `in`, `notin`);
+ * - PATCH of one object with an RFC 6902 JSON patch (`application/json-patch+json`), applied as
+ *   kube-apiserver does (k8s.io/apiserver handlers/patch.go): to the stored object as JSON, kind and
+ *   apiVersion included; atomically; a patch that does not decode is 400, one that fails to apply (a
+ *   `test` that does not hold, a path that does not resolve) is 422 Invalid; a resourceVersion
+ *   changed by the patch is a precondition (409 Conflict unless it is the stored one). Other patch
+ *   types (merge, strategic, apply) are answered 415: the fake does not implement them.
  * Test controls: create/update/apply/delete, compact, dropWatches, failNext, bookmark, rawEvent.
  */
 export interface FakeKubeOptions {
@@ -163,7 +171,8 @@ export class FakeKube {
     this.requests.push({ method: req.method ?? '', path: url.pathname, query, watch });
     const parsed = parsePath(url.pathname);
     if (!parsed) return this.#status(res, 404, 'the server could not find the requested resource');
-    if (req.method !== 'GET') return this.#status(res, 405, `${req.method} is not supported by the fake`);
+    const patch = req.method === 'PATCH' && parsed.name !== undefined;
+    if (req.method !== 'GET' && !patch) return this.#status(res, 405, `${req.method} is not supported by the fake`);
     const failure = this.#failures.findIndex((f) => f.path === url.pathname && (f.on === 'any' || (f.on === 'watch') === watch));
     if (failure >= 0) {
       const [f] = this.#failures.splice(failure, 1);
@@ -173,8 +182,9 @@ export class FakeKube {
     if ('error' in selector) return this.#status(res, 400, selector.error);
     const { info, namespace, name } = parsed;
     if (name !== undefined) {
-      const obj = namespace === undefined ? undefined : this.store.get(info.kind, namespace, name);
+      const obj = namespace === undefined && info.namespaced ? undefined : this.store.get(info.kind, namespace ?? '', name);
       if (!obj) return this.#status(res, 404, `${info.resource} "${name}" not found`);
+      if (patch) return this.#patch(req, res, info, { kind: info.kind, ...obj });
       return this.#json(res, 200, { kind: info.kind, ...obj });
     }
     if (watch) return this.#watch(req, res, info, namespace, selector, url.searchParams);
@@ -185,6 +195,36 @@ export class FakeKube {
       apiVersion: info.apiVersion,
       metadata: { resourceVersion: String(this.store.resourceVersion) },
       items,
+    });
+  }
+
+  #patch(req: IncomingMessage, res: ServerResponse, info: ResourceInfo, current: KubeObject): void {
+    const type = (req.headers['content-type'] ?? '').split(';')[0].trim();
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (type !== 'application/json-patch+json') return this.#status(res, 415, `the fake supports only application/json-patch+json, not ${JSON.stringify(type)}`);
+      let ops: fjp.Operation[];
+      try {
+        ops = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        if (!Array.isArray(ops)) throw new Error('a JSON patch is an array of operations');
+      } catch (err) {
+        return this.#status(res, 400, (err as Error).message);
+      }
+      let patched: KubeObject;
+      try {
+        patched = fjp.applyPatch(structuredClone(current), ops, true, false).newDocument;
+      } catch (err) {
+        return this.#status(res, 422, (err as Error).message.split('\n')[0]);
+      }
+      const ref = `${info.resource}.${info.apiVersion.split('/')[0]} "${current.metadata.name}"`;
+      if (patched?.metadata?.name !== current.metadata.name || patched?.metadata?.namespace !== current.metadata.namespace) {
+        return this.#status(res, 400, `the name or namespace of the object does not match the one on the URL`);
+      }
+      if (patched.metadata.resourceVersion !== undefined && patched.metadata.resourceVersion !== current.metadata.resourceVersion) {
+        return this.#status(res, 409, `Operation cannot be fulfilled on ${ref}: the object has been modified; please apply your changes to the latest version and try again`);
+      }
+      this.#json(res, 200, { kind: info.kind, ...this.store.update({ ...patched, kind: info.kind }) });
     });
   }
 

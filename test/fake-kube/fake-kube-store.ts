@@ -61,12 +61,12 @@ export class FakeKubeStore {
 
   create(obj: KubeObject): KubeObject {
     const info = resourceByKind(obj?.kind);
-    const { namespace, name } = identify(obj);
+    const { namespace, name } = identify(obj, info);
     const map = this.#map(info.resource);
     if (map.has(`${namespace}/${name}`)) throw new Error(`fake-kube: ${info.resource} "${namespace}/${name}" already exists`);
     const stored = structuredClone(obj);
     stored.apiVersion = info.apiVersion;
-    stored.metadata.namespace = namespace;
+    setNamespace(stored, info, namespace);
     stored.metadata.uid = randomUUID();
     stored.metadata.creationTimestamp = rfc3339(new Date());
     stored.metadata.generation = 1;
@@ -77,12 +77,12 @@ export class FakeKubeStore {
   /** Replaces an existing object (uid and creationTimestamp are kept; the caller's resourceVersion is ignored). */
   update(obj: KubeObject): KubeObject {
     const info = resourceByKind(obj?.kind);
-    const { namespace, name } = identify(obj);
+    const { namespace, name } = identify(obj, info);
     const prev = this.#map(info.resource).get(`${namespace}/${name}`);
     if (!prev) throw new Error(`fake-kube: ${info.resource} "${namespace}/${name}" not found`);
     const stored = structuredClone(obj);
     stored.apiVersion = info.apiVersion;
-    stored.metadata.namespace = namespace;
+    setNamespace(stored, info, namespace);
     stored.metadata.uid = prev.metadata.uid;
     stored.metadata.creationTimestamp = prev.metadata.creationTimestamp;
     stored.metadata.generation = (prev.metadata.generation ?? 1) + 1;
@@ -93,13 +93,13 @@ export class FakeKubeStore {
   /** Creates or updates. */
   apply(obj: KubeObject): KubeObject {
     const info = resourceByKind(obj?.kind);
-    const { namespace, name } = identify(obj);
+    const { namespace, name } = identify(obj, info);
     return this.#map(info.resource).has(`${namespace}/${name}`) ? this.update(obj) : this.create(obj);
   }
 
   delete(ref: KubeObject): KubeObject {
     const info = resourceByKind(ref.kind);
-    const namespace = ref.metadata?.namespace ?? ref.namespace ?? 'default';
+    const namespace = info.namespaced ? (ref.metadata?.namespace ?? ref.namespace ?? 'default') : '';
     const name = ref.metadata?.name ?? ref.name ?? '';
     const prev = this.#map(info.resource).get(`${namespace}/${name}`);
     if (!prev) throw new Error(`fake-kube: ${info.resource} "${namespace}/${name}" not found`);
@@ -107,8 +107,10 @@ export class FakeKubeStore {
     return this.#write(info, 'DELETED', structuredClone(prev));
   }
 
+  /** One object; `namespace` is ignored for a cluster-scoped kind. */
   get(kind: string, namespace: string, name: string): KubeObject | undefined {
-    const o = this.#map(resourceByKind(kind).resource).get(`${namespace}/${name}`);
+    const info = resourceByKind(kind);
+    const o = this.#map(info.resource).get(`${info.namespaced ? namespace : ''}/${name}`);
     return o && structuredClone(o);
   }
 
@@ -181,10 +183,16 @@ export function eventFor(event: StoredEvent, namespace: string | undefined, sele
   return { type: 'DELETED', object: gone };
 }
 
-function identify(obj: KubeObject): { namespace: string; name: string } {
+/** Where an object is stored: a cluster-scoped object has namespace '' (and none in its metadata). */
+function identify(obj: KubeObject, info: ResourceInfo): { namespace: string; name: string } {
   const name = obj?.metadata?.name;
   if (typeof name !== 'string' || name === '') throw new Error('fake-kube: metadata.name is required');
-  return { namespace: obj.metadata.namespace ?? 'default', name };
+  return { namespace: info.namespaced ? (obj.metadata.namespace ?? 'default') : '', name };
+}
+
+function setNamespace(stored: KubeObject, info: ResourceInfo, namespace: string): void {
+  if (info.namespaced) stored.metadata.namespace = namespace;
+  else delete stored.metadata.namespace;
 }
 
 /** RFC 3339 with second precision, as the API server writes timestamps. */

@@ -234,6 +234,40 @@ describe('fake API server', () => {
     expect((await json(`${kube.url}/api/v1/services`)).status).toBe(200);
   });
 
+  it('serves a cluster-scoped MutatingWebhookConfiguration and JSON-patches it as the API server does', async () => {
+    const created = kube.create({ kind: 'MutatingWebhookConfiguration', metadata: { name: 'hook', namespace: 'ignored' }, webhooks: [{ name: 'a.x.io', clientConfig: {} }] });
+    expect(created.metadata.namespace).toBeUndefined();
+    const path = `${kube.url}/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/hook`;
+    const one = await json(path);
+    expect(one.body).toMatchObject({ kind: 'MutatingWebhookConfiguration', apiVersion: 'admissionregistration.k8s.io/v1', metadata: { name: 'hook' } });
+    expect((await json(`${kube.url}/apis/admissionregistration.k8s.io/v1/namespaces/x/mutatingwebhookconfigurations/hook`)).status).toBe(404);
+    const patch = async (ops: unknown, type = 'application/json-patch+json') => {
+      const res = await fetch(path, { method: 'PATCH', headers: { 'content-type': type }, body: typeof ops === 'string' ? ops : JSON.stringify(ops) });
+      return { status: res.status, body: (await res.json()) as any };
+    };
+    const rv = one.body.metadata.resourceVersion;
+    const ok = await patch([
+      { op: 'test', path: '/metadata/resourceVersion', value: rv },
+      { op: 'add', path: '/webhooks/0/clientConfig/caBundle', value: 'QQ==' },
+    ]);
+    expect(ok.status).toBe(200);
+    expect(ok.body.webhooks[0].clientConfig.caBundle).toBe('QQ==');
+    expect(Number(ok.body.metadata.resourceVersion)).toBeGreaterThan(Number(rv));
+    // A `test` that no longer holds fails the whole patch with 422, and nothing is written.
+    const stale = await patch([
+      { op: 'replace', path: '/webhooks/0/clientConfig/caBundle', value: 'Qg==' },
+      { op: 'test', path: '/metadata/resourceVersion', value: rv },
+    ]);
+    expect(stale).toMatchObject({ status: 422, body: { kind: 'Status', reason: 'Invalid', code: 422 } });
+    expect((await patch([{ op: 'test', path: '/webhooks/0/clientConfig/nothing', value: '' }])).status).toBe(422);
+    expect(kube.get('MutatingWebhookConfiguration', '', 'hook')!.webhooks[0].clientConfig.caBundle).toBe('QQ==');
+    // A resourceVersion set by the patch is a precondition.
+    expect((await patch([{ op: 'replace', path: '/metadata/resourceVersion', value: rv }])).body).toMatchObject({ code: 409, reason: 'Conflict' });
+    expect((await patch('{not json')).status).toBe(400);
+    expect((await patch({ metadata: {} }, 'application/merge-patch+json')).status).toBe(415);
+    expect((await fetch(path, { method: 'DELETE' })).status).toBe(405);
+  });
+
   it('answers the real client: its list calls and an informer over a label selector', async () => {
     kube.create(service('ns', 'a', [{ port: 80 }]));
     kube.create(pluginConfig('ns', 'cfg', 'a', 'mesh', '{}'));

@@ -1,7 +1,8 @@
 /**
  * The resources the fake API server serves, and how request paths map onto them. Paths are the real
  * ones: `/api/v1/{resource}` for the core group, `/apis/{group}/{version}/{resource}` otherwise, each
- * with an optional `namespaces/{ns}/` and a trailing `/{name}` for a single object.
+ * with an optional `namespaces/{ns}/` (namespaced resources only) and a trailing `/{name}` for a
+ * single object.
  */
 export interface ResourceInfo {
   /** Plural, as in the URL. */
@@ -10,13 +11,22 @@ export interface ResourceInfo {
   apiVersion: string;
   /** URL prefix of the group/version: `/api/v1` or `/apis/discovery.k8s.io/v1`. */
   prefix: string;
+  /** False for cluster-scoped resources: no metadata.namespace, no `namespaces/{ns}/` path. */
+  namespaced: boolean;
 }
 
 export const RESOURCES: readonly ResourceInfo[] = [
-  { resource: 'services', kind: 'Service', apiVersion: 'v1', prefix: '/api/v1' },
-  { resource: 'endpointslices', kind: 'EndpointSlice', apiVersion: 'discovery.k8s.io/v1', prefix: '/apis/discovery.k8s.io/v1' },
-  { resource: 'pods', kind: 'Pod', apiVersion: 'v1', prefix: '/api/v1' },
-  { resource: 'configmaps', kind: 'ConfigMap', apiVersion: 'v1', prefix: '/api/v1' },
+  { resource: 'services', kind: 'Service', apiVersion: 'v1', prefix: '/api/v1', namespaced: true },
+  { resource: 'endpointslices', kind: 'EndpointSlice', apiVersion: 'discovery.k8s.io/v1', prefix: '/apis/discovery.k8s.io/v1', namespaced: true },
+  { resource: 'pods', kind: 'Pod', apiVersion: 'v1', prefix: '/api/v1', namespaced: true },
+  { resource: 'configmaps', kind: 'ConfigMap', apiVersion: 'v1', prefix: '/api/v1', namespaced: true },
+  {
+    resource: 'mutatingwebhookconfigurations',
+    kind: 'MutatingWebhookConfiguration',
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    prefix: '/apis/admissionregistration.k8s.io/v1',
+    namespaced: false,
+  },
 ];
 
 export function resourceByKind(kind: string): ResourceInfo {
@@ -38,6 +48,7 @@ export function parsePath(pathname: string): ParsedPath | undefined {
     const rest = pathname.slice(info.prefix.length + 1).split('/').map(decodeURIComponent);
     let namespace: string | undefined;
     if (rest[0] === 'namespaces' && rest.length >= 3) {
+      if (!info.namespaced) continue;
       namespace = rest[1];
       rest.splice(0, 2);
     }
@@ -61,6 +72,8 @@ function reasonFor(code: number): string {
     case 405: return 'MethodNotAllowed';
     case 409: return 'Conflict';
     case 410: return 'Expired';
+    case 415: return 'UnsupportedMediaType';
+    case 422: return 'Invalid';
     case 429: return 'TooManyRequests';
     case 504: return 'Timeout';
     case 503: return 'ServiceUnavailable';

@@ -43,6 +43,13 @@ describe('loadSidecarConfig', () => {
     }
   });
 
+  it('takes LOG_LEVEL in any case, and still refuses an unknown level', () => {
+    const url = 'http://discover.sidemesh:6100/v1/resources/shop/orders/mesh';
+    expect(loadSidecarConfig({ DISCOVER_URL: url, LOG_LEVEL: 'INFO' }).logLevel).toBe('info');
+    expect(loadSidecarConfig({ DISCOVER_URL: url, LOG_LEVEL: 'Warn' }).logLevel).toBe('warn');
+    expect(() => loadSidecarConfig({ DISCOVER_URL: url, LOG_LEVEL: 'TRACE' })).toThrow(/LOG_LEVEL="TRACE" must be one of debug, info, warn, error, silent/);
+  });
+
   it('needs NAMESPACE and SERVICE_ALIAS when the URL does not carry them', () => {
     expect(() => loadSidecarConfig({ DISCOVER_URL: 'http://d:6100/custom' })).toThrow(/NAMESPACE/);
     expect(loadSidecarConfig({ DISCOVER_URL: 'http://d:6100/custom', NAMESPACE: 'a', SERVICE_ALIAS: 'b' }).service).toBe('b');
