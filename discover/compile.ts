@@ -5,7 +5,7 @@
  */
 import type { BasePort, BaseService, Cluster, ConfigProblem, DocumentStatus, Listener, ResourceDocument, ResourceSpec, WorkloadRef } from '../lib/contract.ts';
 import { canonicalJson, contentHash } from '../lib/hash.ts';
-import { ANNOTATION_INBOUND_PORTS } from '../lib/names.ts';
+import { ANNOTATION_APP_BIND, ANNOTATION_INBOUND_PORTS, APP_BIND_VALUES } from '../lib/names.ts';
 import { portProtocol, serviceEndpoints, targetPorts } from './compile-endpoints.ts';
 import { buildRouteConfigs, domainOwners } from './compile-routes.ts';
 import type { HttpListenerRef, RoutedRule } from './compile-routes.ts';
@@ -38,6 +38,8 @@ export interface CompileInput {
 }
 
 const HTTP_ENTRY_PROTOCOLS = new Set(['http', 'http2', 'h2c', 'grpc']);
+/** The sidecar's metrics port (`0.0.0.0:15090`, ARCHITECTURE.md). */
+const METRICS_PORT = 15090;
 const DEFAULTS = parseOptions(null, '', []);
 
 export function outboundName(service: ServiceView, port: number): string {
@@ -73,6 +75,40 @@ export function compileDocument(input: CompileInput): ResourceDocument | undefin
   const { config, status } = chooseConfig(input, idx);
   const problems: ConfigProblem[] = [...status.errors];
 
+  // Inbound: the meshed pods' port map is what peers' endpoints were rewritten to, so it wins over base_ports.
+  const inbound = new Map<number, number>();
+  for (const { pod, inbound: map } of pods) {
+    if (!(map instanceof Map)) {
+      problems.push({ path: `pods/${pod.name}.annotations["${ANNOTATION_INBOUND_PORTS}"]`, message: map.error });
+      continue;
+    }
+    for (const [app, listen] of map) if (!inbound.has(app) && ![...inbound.values()].includes(listen)) inbound.set(app, listen);
+  }
+  const portEntries = new Map<number, { entry: BasePort; options: ParsedOptions }>();
+  for (const p of config?.ports ?? []) {
+    portEntries.set(p.entry.port, p);
+    if (!inbound.has(p.entry.port) && ![...inbound.values()].includes(p.entry.listen_port)) inbound.set(p.entry.port, p.entry.listen_port);
+  }
+  // Ports bound on every address of the pod (the app's own ports as declared, the inbound listen
+  // ports, the metrics port): a VIP listener on the same port cannot be bound beside them (Linux
+  // refuses a specific address next to a wildcard one on one port), and in the native-sidecar order
+  // the app would fail to bind instead. A Service on such a port is left out, name and all, so calls
+  // to it go to its ClusterIP, outside the mesh, rather than to the app itself.
+  // An app that binds a specific address (annotation sidemesh.io/app-bind: specific, on every pod)
+  // leaves its own ports free on the VIPs.
+  let appBindsWildcard = true;
+  if (pods.length > 0) {
+    appBindsWildcard = false;
+    for (const { pod } of pods) {
+      if (pod.appBind === 'specific') continue;
+      appBindsWildcard = true;
+      if (pod.appBind !== undefined && pod.appBind !== 'wildcard') {
+        problems.push({ path: `pods/${pod.name}.annotations["${ANNOTATION_APP_BIND}"]`, message: `must be one of ${APP_BIND_VALUES.join(', ')} (read as wildcard)` });
+      }
+    }
+  }
+  const podPorts = new Set<number>([METRICS_PORT, ...inbound.values(), ...(appBindsWildcard ? inbound.keys() : [])]);
+
   // Outbound: the Services the workload may call, and per Service port the entry that configures it.
   const entries = new Map<string, ParsedService>();
   const targets = new Map<string, ServiceView>();
@@ -97,6 +133,15 @@ export function compileDocument(input: CompileInput): ResourceDocument | undefin
   for (const svc of [...targets.values()].sort((a, b) => (`${a.namespace}/${a.name}` < `${b.namespace}/${b.name}` ? -1 : 1))) {
     const vip = options.vips.get(`${svc.namespace}/${svc.name}`)!;
     const ports = svc.ports.filter((p) => p.protocol === 'TCP').sort((a, b) => a.port - b.port);
+    const clash = ports.find((p) => podPorts.has(p.port));
+    if (clash !== undefined) {
+      problems.push({
+        path: `services["${svc.namespace}/${svc.name}"]`,
+        message: `port ${clash.port} is also bound on every address of this workload's pods (${clash.port === METRICS_PORT ? "the sidecar's metrics port" : 'an app or inbound port'}): not meshed, calls go to its ClusterIP`,
+      });
+      targets.delete(`${svc.namespace}/${svc.name}`);
+      continue;
+    }
     if (ports.length > 0) withListeners.push(svc);
     for (const p of ports) {
       const name = outboundName(svc, p.port);
@@ -119,20 +164,6 @@ export function compileDocument(input: CompileInput): ResourceDocument | undefin
   const owners = domainOwners(rules, new Set(clusters.map((c) => c.name)));
   const vipOfCluster = new Map(listeners.map((l) => [l.name, l.address]));
 
-  // Inbound: the meshed pods' port map is what peers' endpoints were rewritten to, so it wins over base_ports.
-  const inbound = new Map<number, number>();
-  for (const { pod, inbound: map } of pods) {
-    if (!(map instanceof Map)) {
-      problems.push({ path: `pods/${pod.name}.annotations["${ANNOTATION_INBOUND_PORTS}"]`, message: map.error });
-      continue;
-    }
-    for (const [app, listen] of map) if (!inbound.has(app) && ![...inbound.values()].includes(listen)) inbound.set(app, listen);
-  }
-  const portEntries = new Map<number, { entry: BasePort; options: ParsedOptions }>();
-  for (const p of config?.ports ?? []) {
-    portEntries.set(p.entry.port, p);
-    if (!inbound.has(p.entry.port) && ![...inbound.values()].includes(p.entry.listen_port)) inbound.set(p.entry.port, p.entry.listen_port);
-  }
   const ownTargets = own !== undefined ? targetPorts(idx, own) : new Map();
   const basePorts: BasePort[] = [];
   for (const [appPort, listenPort] of [...inbound].sort((a, b) => a[0] - b[0])) {

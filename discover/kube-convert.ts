@@ -1,4 +1,5 @@
 import {
+  ANNOTATION_APP_BIND,
   ANNOTATION_INBOUND_PORTS,
   ANNOTATION_PLUGIN,
   ANNOTATION_SERVICE,
@@ -198,6 +199,8 @@ export function toMeshedPodView(obj: unknown): Converted<MeshedPodView> {
       plugin: nonEmpty(annotations[ANNOTATION_PLUGIN]) ?? DEFAULT_PLUGIN,
       inboundPorts: annotations[ANNOTATION_INBOUND_PORTS] ?? '',
     };
+    const appBind = annotations[ANNOTATION_APP_BIND];
+    if (appBind !== undefined) view.appBind = appBind;
     if (ip) view.ip = ip;
     if (service !== undefined) view.service = service;
     return view;

@@ -1,4 +1,4 @@
-import { ANNOTATION_INBOUND_PORTS, ANNOTATION_PLUGIN, ANNOTATION_SERVICE, CONFIGMAP_DATA_KEY, CONFIGMAP_LABEL_PLUGIN, CONFIGMAP_LABEL_SERVICE } from '../lib/names.ts';
+import { ANNOTATION_APP_BIND, ANNOTATION_INBOUND_PORTS, ANNOTATION_PLUGIN, ANNOTATION_SERVICE, CONFIGMAP_DATA_KEY, CONFIGMAP_LABEL_PLUGIN, CONFIGMAP_LABEL_SERVICE } from '../lib/names.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -24,7 +24,7 @@ export function slimPod(obj: unknown): unknown {
       uid: m.uid,
       resourceVersion: m.resourceVersion,
       labels: pick(m.labels, [LABEL_APP_NAME, LABEL_APP]),
-      annotations: pick(m.annotations, [ANNOTATION_SERVICE, ANNOTATION_PLUGIN, ANNOTATION_INBOUND_PORTS]),
+      annotations: pick(m.annotations, [ANNOTATION_SERVICE, ANNOTATION_PLUGIN, ANNOTATION_INBOUND_PORTS, ANNOTATION_APP_BIND]),
     },
     status: status && status.podIP !== undefined ? { podIP: status.podIP } : {},
   };

@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import { parseHostPort } from '../lib/contract-decoder.ts';
 import { MeshFileError } from '../lib/errors.ts';
-import { ANNOTATION_VIP, DEFAULT_PLUGIN, formatInboundPorts, parseInboundPorts } from '../lib/names.ts';
+import { ANNOTATION_VIP, APP_BIND_VALUES, DEFAULT_PLUGIN, formatInboundPorts, parseInboundPorts } from '../lib/names.ts';
 import { emptyView } from './model.ts';
 import type { ClusterView, EndpointSliceView, ServicePortView, SliceEndpointView } from './model.ts';
 
@@ -137,6 +137,11 @@ function parseWorkload(c: Checker, view: ClusterView, raw: unknown, path: string
   const parsed = parseInboundPorts(inboundPorts);
   if (!(parsed instanceof Map)) c.problem(`${path}.inboundPorts`, parsed.error);
   else inboundPorts = formatInboundPorts(parsed);
+  let appBind: string | undefined;
+  if (w.appBind !== undefined) {
+    if (typeof w.appBind !== 'string' || !(APP_BIND_VALUES as readonly string[]).includes(w.appBind)) c.problem(`${path}.appBind`, `must be one of ${APP_BIND_VALUES.join(', ')}`);
+    else appBind = w.appBind;
+  }
   const pods = c.list(w.pods, `${path}.pods`);
   if (pods.length === 0) c.problem(`${path}.pods`, 'needs at least one pod');
   pods.forEach((rawPod, i) => {
@@ -145,7 +150,7 @@ function parseWorkload(c: Checker, view: ClusterView, raw: unknown, path: string
     const name = c.name(p.name, `${path}.pods[${i}].name`);
     if (p.ip !== undefined && (typeof p.ip !== 'string' || isIP(p.ip) === 0)) c.problem(`${path}.pods[${i}].ip`, 'must be an IP address');
     if (view.pods.has(`${namespace}/${name}`)) c.problem(`${path}.pods[${i}].name`, `pod ${namespace}/${name} is listed twice`);
-    view.pods.set(`${namespace}/${name}`, { namespace, name, ip: typeof p.ip === 'string' ? p.ip : undefined, service, plugin, inboundPorts });
+    view.pods.set(`${namespace}/${name}`, { namespace, name, ip: typeof p.ip === 'string' ? p.ip : undefined, service, plugin, inboundPorts, ...(appBind !== undefined ? { appBind } : {}) });
   });
 }
 

@@ -65,6 +65,8 @@ export interface MeshedPodView {
   plugin: string;
   /** Raw `sidemesh.io/inbound-ports` annotation ('' when absent); parsed by the compiler, which reports errors. */
   inboundPorts: string;
+  /** Raw `sidemesh.io/app-bind` annotation, when set; the compiler checks it. */
+  appBind?: string;
 }
 
 export interface PluginConfigView {

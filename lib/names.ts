@@ -11,6 +11,13 @@ export const ANNOTATION_STATUS = 'sidemesh.io/status';
 export const ANNOTATION_SERVICE = 'sidemesh.io/service';
 export const ANNOTATION_PLUGIN = 'sidemesh.io/plugin';
 export const ANNOTATION_INBOUND_PORTS = 'sidemesh.io/inbound-ports';
+/**
+ * How the app binds its ports: `wildcard` (default: 0.0.0.0 or ::) or `specific` (127.0.0.1 or the
+ * pod IP). A VIP listener cannot share a port with a wildcard listener, so with `wildcard` discover
+ * leaves Services on the app's own ports out of the workload's mesh (docs/discover.md).
+ */
+export const ANNOTATION_APP_BIND = 'sidemesh.io/app-bind';
+export const APP_BIND_VALUES = ['wildcard', 'specific'] as const;
 /** On a Service: pins its loopback VIP (discover/vip.ts). */
 export const ANNOTATION_VIP = 'sidemesh.io/vip';
 

@@ -43,6 +43,8 @@ export class ConfigApplier {
   readonly #clusters = new Map<string, UpstreamCluster>();
   readonly #listeners = new Map<string, Running>();
   readonly #degraded = new Map<string, Listener>();
+  /** Degraded listeners already warned about (until they bind). */
+  readonly #warned = new Set<string>();
   readonly #draining = new Set<Promise<unknown>>();
   #routes = new Map<string, RouteTable>();
   #applied: ResourceDocument | undefined;
@@ -102,6 +104,7 @@ export class ConfigApplier {
       } else binds.push(this.#bind(key, l));
     }
     await Promise.all(binds);
+    for (const key of this.#warned) if (!this.#degraded.has(key)) this.#warned.delete(key);
 
     for (const [name, cluster] of this.#clusters) {
       if (wantedClusters.has(name)) continue;
@@ -114,7 +117,20 @@ export class ConfigApplier {
     metrics.setConfigVersion(doc.version, (this.#o.clock ?? Date).now());
     log.info('config applied', { version: doc.version, listeners: doc.listeners.length, clusters: doc.clusters.length, degraded: this.degraded });
     this.#scheduleBindRetry();
-    await this.#o.onApplied?.(doc);
+    await this.#o.onApplied?.(this.#servable(doc));
+  }
+
+  /**
+   * `doc` as the DNS may serve it: no name for a VIP with a listener that is not bound. Another
+   * socket holds that port (an app listening on 0.0.0.0 there, most likely), so a connection to the
+   * VIP would reach it instead of the Service; without the name, the app resolves the Service
+   * through the cluster DNS and reaches it outside the mesh. The name comes back once the VIP binds.
+   */
+  #servable(doc: ResourceDocument): ResourceDocument {
+    const unbound = new Set<string>();
+    for (const l of this.#degraded.values()) if (l.direction === 'outbound') unbound.add(l.address);
+    if (unbound.size === 0) return doc;
+    return { ...doc, dns: { ...doc.dns, records: doc.dns.records.filter((r) => !unbound.has(r.address)) } };
   }
 
   /** Stops accepting everywhere, drains for the grace period, then closes upstream pools. Idempotent. */
@@ -170,10 +186,13 @@ export class ConfigApplier {
     try {
       await running.listen();
       this.#listeners.set(key, running);
+      this.#warned.delete(key);
     } catch (err) {
       this.#degraded.set(key, l);
       this.#o.metrics.bindFailures.inc();
-      this.#o.log.warn('listener bind failed', { listener: l.name, address: l.address, port: l.port, err });
+      if (this.#warned.has(key)) return;
+      this.#warned.add(key);
+      this.#o.log.warn('listener bind failed', { listener: l.name, address: l.address, port: l.port, err, retryMs: this.#o.bindRetryMs });
     }
   }
 
@@ -189,6 +208,8 @@ export class ConfigApplier {
         this.#o.metrics.listenersDegraded.set(this.#degraded.size);
         if (this.#degraded.size === 0) this.#o.log.info('listeners recovered', { count: pending.length });
         this.#scheduleBindRetry();
+        // A VIP that bound now may have its names back.
+        if (this.#degraded.size < pending.length && this.#applied !== undefined) await this.#o.onApplied?.(this.#servable(this.#applied));
       });
     }, this.#o.bindRetryMs);
     this.#retryTimer.unref();

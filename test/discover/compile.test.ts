@@ -76,7 +76,7 @@ describe('compileDocument', () => {
         slice('demo', 'web-a', 'web', [{ name: 'http', port: 8080 }], [{ addresses: ['127.0.0.1'], podName: 'web-0' }]),
         slice('demo', 'orders-a', 'orders', [{ name: 'http', port: 8080 }], [{ addresses: ['127.0.0.1'] }]),
       ],
-      pods: [pod('demo', 'web-0', 'web', '8080=65301', '127.0.0.1')],
+      pods: [{ ...pod('demo', 'web-0', 'web', '8080=65301', '127.0.0.1'), appBind: 'specific' }],
     });
     const doc = compile(view, { namespace: 'demo', service: 'orders', plugin: 'mesh' });
     const web = doc.clusters.find((c) => c.name === 'outbound|web.demo|8080')!;
@@ -84,6 +84,44 @@ describe('compileDocument', () => {
     const self = compile(view, { namespace: 'demo', service: 'web', plugin: 'mesh' });
     const orders = self.clusters.find((c) => c.name === 'outbound|orders.demo|8080')!;
     expect(orders.endpoints).toEqual([{ address: '127.0.0.1', port: 8080, ready: true, serving: true, terminating: false, meshed: false, weight: 1 }]);
+  });
+
+  describe('same port: a VIP listener cannot share a port with a wildcard listener of the pod', () => {
+    const view = (appBind?: string) =>
+      viewOf({
+        services: [
+          service('demo', 'web', [{ port: 8080, name: 'http' }]),
+          service('demo', 'orders', [{ port: 8080, name: 'http' }, { port: 9090, name: 'grpc' }]),
+          service('demo', 'metrics', [{ port: 15090 }]),
+          service('demo', 'echo', [{ port: 9000 }]),
+          service('demo', 'side', [{ port: 65301 }]),
+        ],
+        pods: [{ ...pod('demo', 'web-0', 'web', '8080=65301'), ...(appBind !== undefined ? { appBind } : {}) }],
+      });
+    const records = (doc: ResourceDocument) => [...new Set(doc.dns.records.map((r) => r.name.split('.')[0]))];
+
+    it('by default (app on 0.0.0.0) leaves out Services on the app, inbound or metrics ports, name and all', () => {
+      const doc = compile(view(), { namespace: 'demo', service: 'web', plugin: 'mesh' });
+      expect(doc.listeners.filter((l) => l.direction === 'outbound').map((l) => l.name)).toEqual(['outbound|echo.demo|9000']);
+      // orders keeps no port at all (its 9090 would be meshed while 8080 reached the app itself).
+      expect(records(doc)).toEqual(['echo']);
+      expect(doc.status.state).toBe('ok');
+      expect(doc.status.errors.map((e) => e.path)).toEqual(['services["demo/metrics"]', 'services["demo/orders"]', 'services["demo/side"]']);
+      expect(doc.status.errors[1].message).toMatch(/^port 8080 is also bound on every address of this workload's pods \(an app or inbound port\): not meshed, calls go to its ClusterIP$/);
+      expect(doc.base_services?.map((b) => b.depend_service_alias)).toEqual(['echo']);
+    });
+
+    it('with sidemesh.io/app-bind: specific, only the inbound and metrics ports are kept free', () => {
+      const doc = compile(view('specific'), { namespace: 'demo', service: 'web', plugin: 'mesh' });
+      expect(doc.listeners.filter((l) => l.direction === 'outbound').map((l) => l.name)).toEqual(['outbound|echo.demo|9000', 'outbound|orders.demo|8080', 'outbound|orders.demo|9090']);
+      expect(doc.status.errors.map((e) => e.path)).toEqual(['services["demo/metrics"]', 'services["demo/side"]']);
+    });
+
+    it('an unknown app-bind value is reported and read as wildcard', () => {
+      const doc = compile(view('loopback'), { namespace: 'demo', service: 'web', plugin: 'mesh' });
+      expect(doc.status.errors.map((e) => e.path)).toContain('pods/web-0.annotations["sidemesh.io/app-bind"]');
+      expect(records(doc)).toEqual(['echo']);
+    });
   });
 
   it('rewrites meshed endpoints to the inbound listen port and keeps un-meshed ones, merging slices and keeping terminating endpoints', () => {

@@ -19,7 +19,8 @@ function makeSource(): FakeSource {
     viewOf({
       services: [service('shop', 'web', [{ port: 8080, name: 'http' }]), service('shop', 'orders', [{ port: 8080, name: 'http' }]), service('other', 'db', [{ port: 5432 }])],
       slices: [slice('shop', 'orders-a', 'orders', [{ name: 'http', port: 9000 }], [{ addresses: ['198.18.0.2'], podName: 'orders-0' }, { addresses: ['198.18.0.3'], ready: false }])],
-      pods: [pod('shop', 'web-0', 'web', '8080=65301'), pod('other', 'api-0', 'api', '')],
+      // web's app binds 127.0.0.1, so orders' VIP may take 8080 too (compile.test.ts, "same port").
+      pods: [{ ...pod('shop', 'web-0', 'web', '8080=65301'), appBind: 'specific' }, pod('other', 'api-0', 'api', '')],
     }),
   );
 }

@@ -1,5 +1,6 @@
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { canonicalJson, contentHash } from '../../lib/hash.ts';
 import type { Sidecar } from '../../sidecar/sidecar.ts';
 import { admin, cluster, document, ep, FakeDiscover, get, httpListener, metricsText, sidecarEnv, startSidecar, startUpstream, waitFor, type Upstream } from './helpers.ts';
 
@@ -146,5 +147,35 @@ describe('config loop and applier', () => {
     await new Promise<void>((r) => squatter.close(() => r()));
     await waitFor(async () => (await metricsText(sidecar)).includes('sidemesh_listeners_degraded 0'));
     expect((await get(`http://${VIP}:8086/`)).text).toBe('a');
+  });
+
+  it('gives the DNS no name for a VIP that is not bound (the port is another socket\'s), and gives it back once bound', async () => {
+    // The squatter stands for an app listening on 0.0.0.0:8088 in the pod: a connection to the VIP
+    // would reach the app itself, so the name must go to the cluster DNS instead.
+    const VIP2 = '127.132.0.2';
+    const squatter = createServer();
+    await new Promise<void>((r) => squatter.listen(8088, VIP2, r));
+    const discover = await new FakeDiscover().start();
+    cleanup.push(() => discover.stop());
+    const [a] = await upstreams('a');
+    const base = document({ listeners: [httpListener(VIP, 8087, 'orders'), httpListener(VIP2, 8088, 'billing')], clusters: [cluster('orders', [ep(a.port)]), cluster('billing', [ep(a.port)])] });
+    const records = [
+      { name: 'billing.shop.svc.cluster.local', address: VIP2 },
+      { name: 'ledger.example', address: VIP2 },
+      { name: 'orders.shop.svc.cluster.local', address: VIP },
+    ];
+    const { version: _v, ...body } = { ...base, dns: { ...base.dns, records } };
+    const doc = { ...body, version: contentHash(canonicalJson(body)) };
+    discover.set(doc);
+    const served: string[][] = [];
+    const sidecar = await startSidecar(sidecarEnv(discover, { SIDEMESH_BIND_RETRY_INTERVAL: '100ms' }), { onDocumentApplied: (d) => void served.push(d.dns.records.map((r) => r.name)) });
+    cleanup.push(() => sidecar.close(200));
+    await waitFor(() => served.length > 0);
+    expect(served[0]).toEqual(['orders.shop.svc.cluster.local']);
+    // /config still shows the whole document.
+    expect(sidecar.applied?.dns.records).toHaveLength(3);
+    await new Promise<void>((r) => squatter.close(() => r()));
+    await waitFor(() => served.at(-1)!.length === 3);
+    expect(served.at(-1)).toEqual(records.map((r) => r.name));
   });
 });

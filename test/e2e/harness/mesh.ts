@@ -17,6 +17,7 @@ import { GATEWAY_IP, PodNetwork, setSysctl, type PodNet } from './netns.ts';
 import { ProcessRunner, type Proc } from './process-runner.ts';
 import type { LoadSummary } from '../apps/load.ts';
 import type { ResourceDocument } from '../../../lib/contract.ts';
+import { ANNOTATION_APP_BIND } from '../../../lib/names.ts';
 import { parseMetrics } from './metrics-text.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
@@ -204,7 +205,8 @@ export class Mesh {
     const appPort = o.port ?? (kind === 'echo' ? 7000 : 8080);
     const net = await this.net.addPod(o.name, this.namespace);
     const injected = inject(
-      { namespace: this.namespace, name: o.name, app: o.app, ports: [{ name: kind === 'echo' ? 'tcp-echo' : 'http', containerPort: appPort }] },
+      // The apps bind 127.0.0.1 (apps/), so Services on their ports are meshed too (docs/discover.md, "Same port").
+      { namespace: this.namespace, name: o.name, app: o.app, ports: [{ name: kind === 'echo' ? 'tcp-echo' : 'http', containerPort: appPort }], annotations: { [ANNOTATION_APP_BIND]: 'specific' } },
       net.ip,
       injectOptions(DISCOVER_BASE, GATEWAY_IP),
     );
