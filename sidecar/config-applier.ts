@@ -133,14 +133,36 @@ export class ConfigApplier {
     return { ...doc, dns: { ...doc.dns, records: doc.dns.records.filter((r) => !unbound.has(r.address)) } };
   }
 
-  /** Stops accepting everywhere, drains for the grace period, then closes upstream pools. Idempotent. */
+  /**
+   * Graceful stop within `graceMs`. Inbound listeners stop accepting at once and drain. Outbound ones
+   * keep accepting until the inbound side has drained and no outbound connection is left, because
+   * the app may still call out while it finishes: without native sidecars it gets SIGTERM together
+   * with us (Istio drains inbound listeners only, for the same reason). With native sidecars the app
+   * has exited before we are told to stop, so nothing holds us. Then upstream pools close. Idempotent.
+   */
   async close(graceMs = this.#o.drainGraceMs): Promise<void> {
     this.#closed = true;
     if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
     await this.#queue;
-    const closing = [...this.#listeners.values()].map((l) => l.close(graceMs));
+    const deadline = performance.now() + graceMs;
+    const running = [...this.#listeners.values()];
     this.#listeners.clear();
-    await Promise.all([...closing, ...this.#draining]);
+    const outbound = running.filter((l) => l.state.listener.direction === 'outbound');
+    let inboundDrained = false;
+    const inbound = Promise.all([...running.filter((l) => l.state.listener.direction !== 'outbound').map((l) => l.close(graceMs)), ...this.#draining]).then(() => {
+      inboundDrained = true;
+    });
+    await new Promise<void>((resolve) => {
+      const check = () => {
+        if ((inboundDrained && outbound.every((l) => l.connections === 0)) || performance.now() >= deadline) {
+          clearInterval(poll);
+          resolve();
+        }
+      };
+      const poll = setInterval(check, 50);
+      void inbound.then(check);
+    });
+    await Promise.all([inbound, ...outbound.map((l) => l.close(Math.max(0, deadline - performance.now())))]);
     await Promise.all([...this.#clusters.values()].map((c) => c.close(true)));
     this.#clusters.clear();
   }

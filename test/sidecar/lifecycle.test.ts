@@ -2,9 +2,10 @@ import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Agent, request as httpRequest } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Listener } from '../../lib/contract.ts';
-import { admin, cluster, document, ep, FakeDiscover, get, httpListener, metricsText, sidecarEnv, startSidecar, startUpstream, waitFor } from './helpers.ts';
+import { admin, cluster, document, ep, FakeDiscover, get, httpListener, metricsText, rawGet, sidecarEnv, startSidecar, startUpstream, waitFor } from './helpers.ts';
 
 // VIPs of this file: 127.134.0.x.
 const VIP = '127.134.0.1';
@@ -25,23 +26,68 @@ describe('sidecar lifecycle, inbound, metrics', () => {
     for (const c of cleanup.splice(0).reverse()) await c();
   });
 
-  it('close() stops accepting but lets an in-flight slow request finish; /ready turns 503', async () => {
+  it('close(): inbound stops accepting at once and drains; outbound serves the app until nothing is left; /ready turns 503', async () => {
     const discover = await new FakeDiscover().start();
     cleanup.push(() => discover.stop());
     const up = await startUpstream('a');
     cleanup.push(() => up.close());
-    const doc = document({ listeners: [httpListener(VIP, 8080, 'orders')], clusters: [cluster('orders', [ep(up.port)])] });
+    const inbound: Listener = { name: 'inbound|80', direction: 'inbound', address: '127.134.0.3', port: 8082, protocol: 'http', cluster: 'inbound|80', appPort: up.port, service: 'web.shop' };
+    const doc = document({
+      listeners: [httpListener(VIP, 8080, 'orders'), inbound],
+      clusters: [cluster('orders', [ep(up.port)]), cluster('inbound|80', [ep(up.port)], { direction: 'inbound', service: 'web.shop' })],
+    });
     discover.set(doc);
     const sidecar = await startSidecar(sidecarEnv(discover));
     await waitFor(() => sidecar.applied?.version === doc.version);
-    const inflight = get(`http://${VIP}:8080/slow?ms=600`);
+    // Requests on connections of their own (Connection: close), so no idle keep-alive socket holds the drain.
+    const inflight = rawGet('http://127.134.0.3:8082/slow?ms=600', {});
     await new Promise((r) => setTimeout(r, 100));
     const readyDuring = admin(sidecar, '/ready');
+    const started = performance.now();
     const closing = sidecar.close(5000);
     expect((await readyDuring).status).toBe(503);
+    await new Promise((r) => setTimeout(r, 50));
+    // New inbound connections are refused; the app (without native sidecars it got SIGTERM with us)
+    // may still call out while it finishes its request.
+    await expect(rawGet('http://127.134.0.3:8082/', {})).rejects.toThrow(/ECONNREFUSED/);
+    expect((await rawGet(`http://${VIP}:8080/`, {})).text).toBe('a');
     expect((await inflight).text).toBe('a');
     await closing;
-    await expect(get(`http://${VIP}:8080/`)).rejects.toThrow();
+    // Done once the inbound request finished and no outbound connection was left, not at the grace end.
+    expect(performance.now() - started).toBeLessThan(2500);
+    await expect(rawGet(`http://${VIP}:8080/`, {})).rejects.toThrow(/ECONNREFUSED/);
+  });
+
+  it('close(): an outbound connection the app keeps open holds the drain until it closes, or the grace ends', async () => {
+    const discover = await new FakeDiscover().start();
+    cleanup.push(() => discover.stop());
+    const up = await startUpstream('a');
+    cleanup.push(() => up.close());
+    const doc = document({ listeners: [httpListener(VIP, 8083, 'orders')], clusters: [cluster('orders', [ep(up.port)])] });
+    discover.set(doc);
+    const sidecar = await startSidecar(sidecarEnv(discover));
+    await waitFor(() => sidecar.applied?.version === doc.version);
+    // A keep-alive connection, as an app's client pool holds one between calls.
+    const agent = new Agent({ keepAlive: true });
+    const call = () =>
+      new Promise<string>((resolve, reject) => {
+        httpRequest(`http://${VIP}:8083/`, { agent }, (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c));
+          res.on('end', () => resolve(text));
+        })
+          .on('error', reject)
+          .end();
+      });
+    expect(await call()).toBe('a');
+    let closed = false;
+    const closing = sidecar.close(3000).then(() => (closed = true));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(closed).toBe(false);
+    // Still served on the pooled connection while the drain runs.
+    expect(await call()).toBe('a');
+    agent.destroy();
+    await closing;
   });
 
   it('inbound HTTP: forwards to the app; app not listening → 503 app_unavailable, counted by status', async () => {
