@@ -45,8 +45,8 @@ export function answerLocally(packet: Buffer, q: Query, table: RecordTable): Dec
   if (entry) return meshAnswer(packet, q, entry, table.ttlSeconds);
   const ptr = table.ptr(q.name);
   if (ptr) {
-    if (q.qtype !== TYPE.PTR && q.qtype !== TYPE.ANY) return { kind: 'reply', bytes: build(packet, q, RCODE.NOERROR, [], table.zoneSoa), result: 'nodata', query: q };
-    return { kind: 'reply', bytes: build(packet, q, RCODE.NOERROR, [rr(TYPE.PTR, table.ttlSeconds, ptr)], undefined), result: 'local', query: q };
+    if (q.qtype !== TYPE.PTR && q.qtype !== TYPE.ANY) return { kind: 'reply', bytes: build(packet, q, RCODE.NOERROR, [], ptr.soa), result: 'nodata', query: q };
+    return { kind: 'reply', bytes: build(packet, q, RCODE.NOERROR, [rr(TYPE.PTR, table.ttlSeconds, ptr.target)], undefined), result: 'local', query: q };
   }
   if (table.searchShortcut && provablyAbsent(q.name, table.zone)) {
     return { kind: 'reply', bytes: build(packet, q, RCODE.NXDOMAIN, [], table.zoneSoa), result: 'nxdomain', query: q };
@@ -69,7 +69,7 @@ function meshAnswer(packet: Buffer, q: Query, entry: MeshEntry, ttl: number): De
     out.writeUInt16BE(4, at + 10);
     entry.a.copy(out, at + 12);
     at += 16;
-    if (q.edns) writeOpt(out, at);
+    if (q.edns) writeOpt(out, at, q.dnssecOk);
     return { kind: 'reply', bytes: out, result: 'local', query: q };
   }
   if ((q.qtype === TYPE.AAAA || any) && entry.aaaa) {
@@ -101,7 +101,7 @@ function build(packet: Buffer, q: Query, rcode: number, answers: Buffer[], autho
   let at = q.questionEnd;
   for (const a of answers) at += a.copy(out, at);
   if (authority) at += authority.copy(out, at);
-  if (q.edns) writeOpt(out, at);
+  if (q.edns) writeOpt(out, at, q.dnssecOk);
   return out;
 }
 

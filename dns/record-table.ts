@@ -14,6 +14,12 @@ export interface MeshEntry {
   soa: Buffer;
 }
 
+/** A VIP's reverse name: the mesh name it points to, and the SOA record for its NODATA replies. */
+export interface ReverseEntry {
+  target: Buffer;
+  soa: Buffer;
+}
+
 export interface TableOptions {
   /** Answer provable search-list misses NXDOMAIN locally (search-list.ts). Default true. */
   searchShortcut?: boolean;
@@ -33,8 +39,8 @@ export class RecordTable {
   /** SOA record of the cluster domain, for local NXDOMAIN replies. */
   readonly zoneSoa: Buffer;
   readonly #entries = new Map<string, MeshEntry>();
-  /** Reverse names of VIPs (`7.0.128.127.in-addr.arpa`) → the encoded mesh name. */
-  readonly #ptr = new Map<string, Buffer>();
+  /** Reverse names of VIPs (`7.0.128.127.in-addr.arpa`) → the encoded mesh name, and the SOA for NODATA. */
+  readonly #ptr = new Map<string, ReverseEntry>();
 
   constructor(config: DnsConfig, options: TableOptions = {}) {
     this.ttlSeconds = config.ttlSeconds;
@@ -58,7 +64,9 @@ export class RecordTable {
       const entry: MeshEntry = { name, a: ipv4Bytes(r.address), aaaa: ipv6Bytes(r.address), soa: soaFor(owner) };
       this.#entries.set(name, entry);
       const reverse = reverseName(r.address);
-      if (reverse && !this.#ptr.has(reverse)) this.#ptr.set(reverse, encodeName(name));
+      // The reverse name lies outside the cluster domain: like a `Domains` alias, it is its own
+      // zone apex, so the SOA of its NODATA is in bailiwick and caches may keep it (RFC 2308 §5).
+      if (reverse && !this.#ptr.has(reverse)) this.#ptr.set(reverse, { target: encodeName(name), soa: soaFor(reverse) });
     }
   }
 
@@ -70,8 +78,8 @@ export class RecordTable {
     return this.#entries.get(name);
   }
 
-  /** The PTR target for a VIP's reverse name, encoded. */
-  ptr(name: string): Buffer | undefined {
+  /** The PTR target (encoded) and NODATA SOA for a VIP's reverse name. */
+  ptr(name: string): ReverseEntry | undefined {
     return this.#ptr.get(name);
   }
 }

@@ -4,7 +4,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { Clock } from '../lib/clock.ts';
-import { FLAG_CD, FLAG_RD, RCODE, type Query, type ResponseInfo } from './wire.ts';
+import { FLAG_CD, FLAG_RD, RCODE, isNegative, ttlValue, type Query, type ResponseInfo } from './wire.ts';
 
 interface Entry {
   bytes: Buffer;
@@ -27,13 +27,15 @@ export interface ResponseCacheOptions {
  *   - NOERROR with answers: the smallest TTL of the answer section (RFC 2181 §5.2);
  *   - NXDOMAIN, and NOERROR without answers (NODATA): min(SOA TTL, SOA MINIMUM) from the authority
  *     section, and not at all without an SOA (RFC 2308 §5);
- *   - anything else (SERVFAIL, REFUSED, …): not cached, so a recovered upstream is used at once.
+ *   - anything else (SERVFAIL, REFUSED, an extended RCODE, …): not cached, so a recovered upstream
+ *     is used at once.
+ * A TTL with the top bit set counts as 0 (RFC 2181 §8), so such an answer is not cached.
  */
 export function cacheTtlSeconds(info: ResponseInfo, maxTtlSeconds: number): number {
-  if (info.truncated) return 0;
+  if (info.truncated || info.extRcode !== 0) return 0;
   let ttl: number;
   if (info.rcode === RCODE.NOERROR && info.answers > 0) ttl = info.minAnswerTtl;
-  else if (info.rcode === RCODE.NXDOMAIN || (info.rcode === RCODE.NOERROR && info.answers === 0)) ttl = info.negativeTtl;
+  else if (isNegative(info)) ttl = info.negativeTtl;
   else return 0;
   return ttl <= 0 ? 0 : Math.min(ttl, maxTtlSeconds);
 }
@@ -41,7 +43,8 @@ export function cacheTtlSeconds(info: ResponseInfo, maxTtlSeconds: number): numb
 /**
  * The cache (and coalescing) key of a query; undefined for names that are not plain ASCII
  * labels, which are forwarded without caching rather than risk two names sharing a key.
- * RD, CD and DO are part of it: they change what an upstream returns.
+ * RD, CD and DO are part of it: they change what an upstream returns. Whether the client sent
+ * EDNS is not: stored answers carry no OPT, and each client gets its own on the way out.
  */
 export function cacheKey(q: Query): string | undefined {
   if (!q.plainName) return undefined;
@@ -63,12 +66,19 @@ export class ResponseCache {
     return this.#lru.size;
   }
 
-  /** Keeps `response` if it is cacheable; returns the TTL used (0 = not kept). */
+  /**
+   * Keeps `response` (an OPT-less answer, wire.ts normaliseResponse) if it is cacheable; returns
+   * the TTL used (0 = not kept).
+   */
   put(key: string, response: Buffer, info: ResponseInfo): number {
     const ttl = cacheTtlSeconds(info, this.#maxTtlSeconds);
     if (ttl === 0) return 0;
     const now = this.#clock.now();
-    this.#lru.set(key, { bytes: Buffer.from(response), ttlOffsets: info.ttlOffsets, storedAt: now, expiresAt: now + ttl * 1000 });
+    const bytes = Buffer.from(response);
+    // RFC 2308 §5: the SOA of a negative answer carries the time it may still be cached, counting
+    // down like any TTL, so a cache behind us never keeps it longer than we do.
+    if (isNegative(info) && info.negativeTtlAt >= 0) bytes.writeUInt32BE(ttl, info.negativeTtlAt);
+    this.#lru.set(key, { bytes, ttlOffsets: info.ttlOffsets, storedAt: now, expiresAt: now + ttl * 1000 });
     return ttl;
   }
 
@@ -84,7 +94,7 @@ export class ResponseCache {
     const out = Buffer.from(entry.bytes);
     const elapsed = Math.floor((now - entry.storedAt) / 1000);
     if (elapsed > 0) {
-      for (const at of entry.ttlOffsets) out.writeUInt32BE(Math.max(0, Math.min(out.readUInt32BE(at), 0x7fffffff) - elapsed), at);
+      for (const at of entry.ttlOffsets) out.writeUInt32BE(Math.max(0, ttlValue(out.readUInt32BE(at)) - elapsed), at);
     }
     return out;
   }

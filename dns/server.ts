@@ -18,7 +18,7 @@ import { DnsMetrics } from './metrics.ts';
 import { RecordTable } from './record-table.ts';
 import { ResponseCache, cacheKey } from './response-cache.ts';
 import { FrameReader, frame } from './tcp-framing.ts';
-import { HEADER_BYTES, RCODE, errorReply, truncatedReply, type Query } from './wire.ts';
+import { HEADER_BYTES, OPT_BYTES, RCODE, errorReply, truncatedReply, writeOpt, type Query } from './wire.ts';
 
 export interface DnsServerOptions {
   /** Default 127.0.0.1. Bound elsewhere, non-loopback clients are still answered REFUSED only. */
@@ -51,6 +51,8 @@ export interface DnsServerOptions {
 const TCP_MAX_INFLIGHT = 64;
 /** Unsent reply bytes a TCP client may leave with us before it is cut off (it is not reading). */
 const TCP_MAX_UNSENT = 1 << 20;
+/** The largest message two-byte TCP framing can carry. */
+const MAX_MESSAGE_BYTES = 65535;
 
 const EMPTY: DnsConfig = { clusterDomain: DEFAULT_CLUSTER_DOMAIN, searches: [], ttlSeconds: 5, upstreams: [], records: [] };
 
@@ -159,7 +161,9 @@ export class DnsServer {
 
   #bindTcp(host: string, port: number): Promise<net.Server> {
     return new Promise((resolve, reject) => {
-      const server = net.createServer({ noDelay: true }, (sock) => this.#onTcp(sock));
+      // allowHalfOpen: a client's FIN means "no more queries", not "no answers" (RFC 9293 §3.6);
+      // every query read before it is answered, then we end our side (#onTcp).
+      const server = net.createServer({ noDelay: true, allowHalfOpen: true }, (sock) => this.#onTcp(sock));
       server.once('error', (err) => reject(new DnsBindError(`tcp ${host}:${port}`, { cause: err })));
       server.listen({ host, port, exclusive: true }, () => {
         server.removeAllListeners('error');
@@ -185,9 +189,17 @@ export class DnsServer {
     const trusted = isLoopback(sock.remoteAddress ?? '');
     const reader = new FrameReader();
     let inflight = 0;
+    let clientDone = false;
+    const endIfAnswered = () => {
+      if (clientDone && inflight === 0 && !sock.destroyed) sock.end();
+    };
     sock.setTimeout(this.#options.tcpIdleTimeoutMs ?? 10_000, () => sock.destroy());
     sock.on('error', () => sock.destroy());
     sock.on('close', () => this.#conns.delete(sock));
+    sock.on('end', () => {
+      clientDone = true;
+      endIfAnswered();
+    });
     sock.on('data', (chunk: Buffer) => {
       const msgs = reader.push(chunk);
       if (msgs === 'oversized') {
@@ -206,6 +218,7 @@ export class DnsServer {
             sock.write(frame(reply));
           }
           if (sock.isPaused() && inflight < TCP_MAX_INFLIGHT) sock.resume();
+          endIfAnswered();
         });
       }
       if (inflight >= TCP_MAX_INFLIGHT) sock.pause();
@@ -236,7 +249,7 @@ export class DnsServer {
     const hit = key === undefined ? undefined : this.#cache.get(key);
     if (hit) {
       this.#metrics.count(q.qtype, 'cache_hit');
-      return send(this.#toClient(hit, packet, q, viaTcp));
+      return send(this.#toClient(hit, true, 0, packet, q, viaTcp));
     }
     this.#forwarder.resolve(packet, q, viaTcp, key).then((up) => {
       if (this.#closing) return send(undefined);
@@ -250,7 +263,7 @@ export class DnsServer {
         this.#cache.put(key, up.bytes, up.info);
       }
       this.#metrics.count(q.qtype, 'forwarded');
-      send(this.#toClient(Buffer.from(up.bytes), packet, q, viaTcp));
+      send(this.#toClient(up.bytes, false, up.info.extRcode, packet, q, viaTcp));
     }, (err: unknown) => {
       this.#logger.error('dns forwarding failed', { err });
       this.#metrics.count(q.qtype, 'servfail');
@@ -258,13 +271,31 @@ export class DnsServer {
     });
   }
 
-  /** Makes a (private copy of an) upstream answer this client's: its ID, its question's case, its size limit. */
-  #toClient(out: Buffer, packet: Buffer, q: Query, viaTcp: boolean): Buffer {
+  /**
+   * Makes an upstream answer (OPT-less, as the forwarder and the cache hold it) this client's: its
+   * ID, its question's case, an OPT of its own, its size limit. `owned`: `answer` is a private copy
+   * that may be written to.
+   *
+   * RFC 6891 §7: only a client that sent an OPT gets one, with our payload size and its DO bit
+   * (RFC 3225 §3) and no options: the upstream's options answered whichever client asked first
+   * (its COOKIE would fail another client's check, RFC 7873 §5.3), and we do not do cookies.
+   */
+  #toClient(answer: Buffer, owned: boolean, extRcode: number, packet: Buffer, q: Query, viaTcp: boolean): Buffer {
+    let out = answer;
+    if (q.edns) {
+      out = Buffer.allocUnsafe(answer.length + OPT_BYTES);
+      answer.copy(out);
+      out.writeUInt16BE(answer.readUInt16BE(10) + 1, 10);
+      writeOpt(out, answer.length, q.dnssecOk, extRcode);
+    } else if (!owned) {
+      out = Buffer.from(answer);
+    }
     out.writeUInt16BE(q.id, 0);
     // RFC 4343 §4.1: echo the question exactly as asked (clients using 0x20 case randomisation check it).
     const nameEnd = q.questionEnd - 4;
     if (!q.compressed && out.length >= q.questionEnd && sameIgnoringCase(out, packet, HEADER_BYTES, nameEnd)) packet.copy(out, HEADER_BYTES, HEADER_BYTES, nameEnd);
-    if (!viaTcp && out.length > q.udpLimit) return truncatedReply(out, q.questionEnd, q);
+    // The OPT counts towards the client's limit; over TCP the limit is the framing's 65 535 bytes.
+    if (out.length > (viaTcp ? MAX_MESSAGE_BYTES : q.udpLimit)) return truncatedReply(out, q.questionEnd, q);
     return out;
   }
 }

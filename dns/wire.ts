@@ -169,18 +169,36 @@ export function parseQuery(buf: Buffer): Query | QueryProblem {
   return query;
 }
 
-/** The bytes of an OPT record we add to replies to EDNS queries; `extRcode` is the upper 8 bits of a 12-bit RCODE. */
-export function writeOpt(out: Buffer, at: number, extRcode = 0): number {
+/**
+ * The bytes of an OPT record of ours (replies to EDNS queries, EDNS queries upstream): our payload
+ * size, version 0, no options, DO copied from the query (RFC 3225 §3); `extRcode` is the upper 8
+ * bits of a 12-bit RCODE.
+ */
+export function writeOpt(out: Buffer, at: number, dnssecOk = false, extRcode = 0): number {
   out[at] = 0;
   out.writeUInt16BE(TYPE.OPT, at + 1);
   out.writeUInt16BE(OUR_EDNS_BYTES, at + 3);
   out[at + 5] = extRcode;
   out[at + 6] = 0;
-  out.writeUInt16BE(0, at + 7);
+  out.writeUInt16BE(dnssecOk ? 0x8000 : 0, at + 7);
   out.writeUInt16BE(0, at + 9);
   return at + 11;
 }
 export const OPT_BYTES = 11;
+
+/**
+ * What goes upstream for a client's query: its header and question, plus an OPT of ours when the
+ * client sent one. The client's own EDNS options (a COOKIE is between it and us, RFC 7873 §5.1),
+ * its payload size and any other additional record stay here, so the answer, which coalesced
+ * clients share and the cache keeps, does not depend on which client asked first.
+ */
+export function upstreamQuery(packet: Buffer, q: Query): Buffer {
+  const out = Buffer.allocUnsafe(q.questionEnd + (q.edns ? OPT_BYTES : 0));
+  packet.copy(out, 0, 0, q.questionEnd);
+  out.writeUInt16BE(q.edns ? 1 : 0, 10);
+  if (q.edns) writeOpt(out, q.questionEnd, q.dnssecOk);
+  return out;
+}
 
 /** Encodes a dotted name without compression (for names we synthesise: SOA owners, PTR targets). */
 export function encodeName(name: string): Buffer {
@@ -208,10 +226,19 @@ export interface ResponseInfo {
   answers: number;
   /** Offsets of every TTL field except OPT's (whose "TTL" holds EDNS flags, RFC 6891 §6.1.3). */
   ttlOffsets: number[];
-  /** Smallest TTL in the answer section; -1 without answers. */
+  /** Smallest TTL in the answer section; -1 without answers. A TTL with the top bit set counts as 0 (RFC 2181 §8). */
   minAnswerTtl: number;
   /** RFC 2308 §5: min(SOA TTL, SOA MINIMUM) of the first SOA in the authority section; -1 without one. */
   negativeTtl: number;
+  /** Offset of that SOA's TTL field; -1 without one. */
+  negativeTtlAt: number;
+  /** Where the additional section starts. */
+  additionalAt: number;
+  /** The OPT record's first and past-the-end offsets; -1 without one. */
+  optAt: number;
+  optEnd: number;
+  /** The upper 8 bits of a 12-bit RCODE, from the OPT record (RFC 6891 §6.1.3); 0 without one. */
+  extRcode: number;
 }
 
 /** Walks a whole response; undefined when any part of it is malformed. */
@@ -234,30 +261,79 @@ export function scanResponse(buf: Buffer): ResponseInfo | undefined {
     ttlOffsets: [],
     minAnswerTtl: -1,
     negativeTtl: -1,
+    negativeTtlAt: -1,
+    additionalAt: -1,
+    optAt: -1,
+    optEnd: -1,
+    extRcode: 0,
   };
   const counts = [info.answers, buf.readUInt16BE(8), buf.readUInt16BE(10)];
   let pos = info.questionEnd;
   for (let section = 0; section < 3; section++) {
+    if (section === 2) info.additionalAt = pos;
     for (let n = counts[section]; n > 0; n--) {
+      const start = pos;
       const at = skipName(buf, pos);
       if (at < 0 || at + 10 > buf.length) return undefined;
       const type = buf.readUInt16BE(at);
-      const ttl = Math.min(buf.readUInt32BE(at + 4), 0x7fffffff);
+      const ttl = ttlValue(buf.readUInt32BE(at + 4));
       const rdlen = buf.readUInt16BE(at + 8);
       const rdata = at + 10;
       if (rdata + rdlen > buf.length) return undefined;
       if (type !== TYPE.OPT) info.ttlOffsets.push(at + 4);
+      else if (section === 2 && info.optAt < 0) {
+        info.optAt = start;
+        info.optEnd = rdata + rdlen;
+        info.extRcode = buf[at + 4];
+      }
       if (section === 0 && (info.minAnswerTtl < 0 || ttl < info.minAnswerTtl)) info.minAnswerTtl = ttl;
       if (section === 1 && type === TYPE.SOA && info.negativeTtl < 0) {
         const m = skipName(buf, rdata);
         const r = m < 0 ? -1 : skipName(buf, m);
         if (r < 0 || r + 20 > rdata + rdlen) return undefined;
         info.negativeTtl = Math.min(ttl, buf.readUInt32BE(r + 16));
+        info.negativeTtlAt = at + 4;
       }
       pos = rdata + rdlen;
     }
   }
   return info;
+}
+
+/** RFC 2181 §8: a TTL received with the most significant bit set is taken as 0. */
+export function ttlValue(raw: number): number {
+  return raw > 0x7fffffff ? 0 : raw;
+}
+
+/** NXDOMAIN, or NOERROR without answers (NODATA): answers RFC 2308 negative caching applies to. */
+export function isNegative(info: ResponseInfo): boolean {
+  return info.rcode === RCODE.NXDOMAIN || (info.rcode === RCODE.NOERROR && info.answers === 0);
+}
+
+/**
+ * An upstream answer as clients share it and the cache keeps it:
+ * - without the upstream's OPT record: its payload size, flags and options (a COOKIE for the
+ *   client that asked first) belong to that one exchange, and a client that sent no OPT must get
+ *   none (RFC 6891 §7); each client gets an OPT of its own on the way out. When records follow
+ *   the OPT, the whole additional section goes (it is optional, RFC 2181 §9), since cutting a
+ *   record out of the middle would break compression pointers behind it;
+ * - TTLs with the top bit set written as 0 (RFC 2181 §8);
+ * - for a negative answer, the SOA's TTL lowered to min(TTL, MINIMUM), the time it may be cached
+ *   (RFC 2308 §5), so that it counts down from there.
+ * `extRcode` keeps the upstream OPT's upper RCODE bits. Undefined if the result does not scan.
+ */
+export function normaliseResponse(bytes: Buffer, info: ResponseInfo): { bytes: Buffer; info: ResponseInfo } | undefined {
+  let out = bytes;
+  if (info.optAt >= 0) {
+    const lastRecord = info.optEnd === bytes.length;
+    out = Buffer.from(bytes.subarray(0, lastRecord ? info.optAt : info.additionalAt));
+    out.writeUInt16BE(lastRecord ? bytes.readUInt16BE(10) - 1 : 0, 10);
+  }
+  for (const at of info.ttlOffsets) if (at < out.length && out.readUInt32BE(at) > 0x7fffffff) out.writeUInt32BE(0, at);
+  if (isNegative(info) && info.negativeTtlAt >= 0 && info.negativeTtlAt < out.length) out.writeUInt32BE(info.negativeTtl, info.negativeTtlAt);
+  if (out === bytes) return { bytes, info };
+  const scanned = scanResponse(out);
+  return scanned && { bytes: out, info: { ...scanned, extRcode: info.extRcode } };
 }
 
 /** A header-only (or header + question) error reply to `query`'s bytes. */
@@ -272,7 +348,7 @@ export function errorReply(request: Buffer, rcode: number, query?: Query): Buffe
   out.writeUInt16BE(qEnd > HEADER_BYTES ? 1 : 0, 4);
   out.writeUInt32BE(0, 6);
   out.writeUInt16BE(withOpt ? 1 : 0, 10);
-  if (withOpt) writeOpt(out, qEnd);
+  if (withOpt) writeOpt(out, qEnd, query?.dnssecOk);
   return out;
 }
 
@@ -284,6 +360,6 @@ export function truncatedReply(response: Buffer, questionEnd: number, query: Que
   out.writeUInt16BE(response.readUInt16BE(2) | FLAG_TC, 2);
   out.writeUInt32BE(0, 6);
   out.writeUInt16BE(withOpt ? 1 : 0, 10);
-  if (withOpt) writeOpt(out, questionEnd);
+  if (withOpt) writeOpt(out, questionEnd, query.dnssecOk);
   return out;
 }

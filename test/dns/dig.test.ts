@@ -63,6 +63,21 @@ describe.skipIf(digMissing)('dig against the responder', () => {
     expect(upstream.count('www.google.com.shop.svc.cluster.local')).toBe(0);
   });
 
+  it('serves a cached answer to a second dig without another client\'s COOKIE, and without an OPT to +noedns', async () => {
+    upstream.script.set('cookie.example.com', { kind: 'a', address: '198.18.0.8', ttl: 60 });
+    const first = await dig('cookie.example.com');
+    const second = await dig('cookie.example.com');
+    const plain = await dig('+noedns', 'cookie.example.com');
+    expect(upstream.count('cookie.example.com')).toBe(1);
+    for (const out of [first, second]) {
+      expect(out).toMatch(/status: NOERROR/);
+      expect(out).toMatch(/EDNS: version: 0, flags:; udp: 1232/);
+      expect(out).not.toMatch(/COOKIE mismatch|\(bad\)/);
+    }
+    expect(plain).toMatch(/cookie\.example\.com\.\s+\d+\s+IN\s+A\s+198\.18\.0\.8/);
+    expect(plain).not.toMatch(/OPT PSEUDOSECTION|COOKIE/);
+  });
+
   it('forwards other names over UDP and TCP', async () => {
     expect((await dig('+short', 'www.example.com')).trim()).toBe('198.18.0.1');
     expect((await dig('+short', '+tcp', 'www.example.com')).trim()).toBe('198.18.0.1');

@@ -4,8 +4,8 @@ import { silentLogger } from '../../lib/log.ts';
 import { decide } from '../../dns/answer.ts';
 import { RecordTable } from '../../dns/record-table.ts';
 import { DnsServer } from '../../dns/server.ts';
-import { scanResponse } from '../../dns/wire.ts';
-import { Packet, StubUpstream, parse, query, tcpAsk, udpAsk } from './helpers.ts';
+import { normaliseResponse, scanResponse } from '../../dns/wire.ts';
+import { Packet, StubUpstream, parse, query, tcpAsk, udpAsk, withOpt, withRecord } from './helpers.ts';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { mulberry32 } from '../support/prng.ts';
@@ -52,6 +52,36 @@ describe('malformed packets', () => {
       if (d.kind === 'reply') expect(d.bytes.length).toBeGreaterThanOrEqual(12);
       scanResponse(p);
     }
+  });
+
+  it('normaliseResponse() never throws and leaves a message that scans, without an OPT (20 000 seeded mutations)', () => {
+    const response = (build: (p: Packet) => void): Buffer => {
+      const p = new Packet();
+      p.header = new Packet.Header({ id: 1, qr: 1, rd: 1, ra: 1 });
+      p.questions = [{ name: 'www.example.com', type: 1, class: 1 } as never];
+      build(p);
+      return p.toBuffer();
+    };
+    const soa = { name: 'example.com', type: Packet.TYPE.SOA, class: 1, ttl: 60, primary: 'ns.example.com', admin: 'h.example.com', serial: 1, refresh: 1, retry: 1, expiration: 1, minimum: 10 } as never;
+    const glue = Buffer.from([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 198, 18, 0, 99]);
+    const responses = [
+      withOpt(response((p) => p.answers.push({ name: 'www.example.com', type: 1, class: 1, ttl: 60, address: '198.18.0.1' } as never)), { options: [{ code: 10, data: Buffer.alloc(16, 0xaa) }] }),
+      withOpt(response((p) => ((p.header.rcode = 3), p.authorities.push(soa)))),
+      withRecord(withOpt(response((p) => p.answers.push({ name: 'www.example.com', type: 1, class: 1, ttl: 60, address: '198.18.0.1' } as never))), glue),
+    ];
+    const rand = mulberry32(0x0b7);
+    let normalised = 0;
+    for (let i = 0; i < 20_000; i++) {
+      const p = mutate(rand, responses[i % responses.length]);
+      const info = scanResponse(p);
+      if (!info) continue;
+      const out = normaliseResponse(Buffer.from(p), info);
+      if (!out) continue;
+      normalised++;
+      expect(scanResponse(out.bytes)).toBeDefined();
+      expect(out.info.optAt).toBe(-1);
+    }
+    expect(normalised).toBeGreaterThan(1000);
   });
 
   describe('over sockets', () => {

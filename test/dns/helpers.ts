@@ -9,7 +9,10 @@ import { Packet } from 'dns2';
 import { FrameReader, frame } from '../../dns/tcp-framing.ts';
 
 export type Behaviour =
-  | { kind: 'a'; address: string; ttl: number }
+  /** TTLs above 0x7fffffff are written as given (dns2 would clamp them). `glue`: an additional record after the OPT. */
+  | { kind: 'a'; address: string; ttl: number; glue?: boolean }
+  /** `count` A records over UDP and TCP alike. */
+  | { kind: 'many'; count: number; ttl: number }
   | { kind: 'nxdomain'; soa?: { ttl: number; minimum: number } }
   | { kind: 'nodata'; soa?: { ttl: number; minimum: number } }
   | { kind: 'servfail' }
@@ -24,7 +27,21 @@ export interface SeenQuery {
   name: string;
   type: number;
   transport: 'udp' | 'tcp';
+  /** The UDP source port the query came from. */
+  srcPort?: number;
+  opt: Opt | undefined;
 }
+
+export interface Opt {
+  payload: number;
+  extRcode: number;
+  version: number;
+  dnssecOk: boolean;
+  options: { code: number; data: Buffer }[];
+}
+
+export const COOKIE = 10;
+const NSID = 3;
 
 export class StubUpstream {
   readonly seen: SeenQuery[] = [];
@@ -54,7 +71,7 @@ export class StubUpstream {
       }
     }
     this.#udp.on('message', (msg, rinfo) => {
-      const reply = this.#answer(msg, 'udp');
+      const reply = this.#answer(msg, 'udp', rinfo.port);
       void reply.then((r) => r && this.#udp.send(r, rinfo.port, rinfo.address));
     });
   }
@@ -85,10 +102,15 @@ export class StubUpstream {
     });
   }
 
-  async #answer(msg: Buffer, transport: 'udp' | 'tcp'): Promise<Buffer | undefined> {
+  /**
+   * Answers as scripted. A query with an OPT gets one back, as an EDNS server's answer has: it
+   * echoes the client cookie with a server cookie of its own (RFC 7873) and carries an NSID.
+   */
+  async #answer(msg: Buffer, transport: 'udp' | 'tcp', srcPort?: number): Promise<Buffer | undefined> {
     const req = Packet.parse(msg);
     const q = req.questions[0];
-    this.seen.push({ name: q.name, type: q.type, transport });
+    const opt = readOpt(msg);
+    this.seen.push({ name: q.name, type: q.type, transport, srcPort, opt });
     const b = this.script.get(q.name.toLowerCase()) ?? this.fallback;
     const res = new Packet();
     res.header = new Packet.Header({ id: req.header.id, qr: 1, rd: req.header.rd, ra: 1 });
@@ -120,9 +142,91 @@ export class StubUpstream {
         if (transport === 'udp') res.header.tc = 1;
         else for (let i = 0; i < b.count; i++) res.answers.push({ name: q.name, type: Packet.TYPE.A, class: 1, ttl: b.ttl, address: `198.18.0.${i + 1}` } as never);
         break;
+      case 'many':
+        for (let i = 0; i < b.count; i++) res.answers.push({ name: q.name, type: Packet.TYPE.A, class: 1, ttl: b.ttl, address: `198.18.1.${i + 1}` } as never);
+        break;
     }
-    return res.toBuffer();
+    let out = res.toBuffer();
+    if (b.kind === 'a' && b.ttl > 0x7fffffff) for (const r of records(out)) if (r.section === 0) out.writeUInt32BE(b.ttl, r.ttlAt);
+    if (opt) {
+      const cookie = opt.options.find((o) => o.code === COOKIE);
+      const options = [{ code: NSID, data: Buffer.from('stub') }];
+      if (cookie) options.push({ code: COOKIE, data: Buffer.concat([cookie.data.subarray(0, 8), Buffer.alloc(8, 0x5e)]) });
+      out = withOpt(out, { payload: 4096, options });
+      if (b.kind === 'a' && b.glue) out = withRecord(out, Buffer.from([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 198, 18, 0, 99]));
+    }
+    return out;
   }
+}
+
+/** One resource record's place in a message. */
+export interface RecordAt {
+  /** 0 answer, 1 authority, 2 additional. */
+  section: number;
+  type: number;
+  ttlAt: number;
+  start: number;
+  end: number;
+}
+
+/** Walks a message's records with a reader of its own (not the responder's). */
+export function records(buf: Buffer): RecordAt[] {
+  const skip = (pos: number): number => {
+    for (;;) {
+      const b = buf[pos];
+      if (b === 0) return pos + 1;
+      if ((b & 0xc0) === 0xc0) return pos + 2;
+      pos += b + 1;
+    }
+  };
+  const out: RecordAt[] = [];
+  let pos = skip(12) + 4;
+  [buf.readUInt16BE(6), buf.readUInt16BE(8), buf.readUInt16BE(10)].forEach((count, section) => {
+    for (let n = 0; n < count; n++) {
+      const at = skip(pos);
+      const end = at + 10 + buf.readUInt16BE(at + 8);
+      out.push({ section, type: buf.readUInt16BE(at), ttlAt: at + 4, start: pos, end });
+      pos = end;
+    }
+  });
+  return out;
+}
+
+/** The OPT record of a message, decoded byte by byte; undefined without one. */
+export function readOpt(buf: Buffer): Opt | undefined {
+  const r = records(buf).find((x) => x.section === 2 && x.type === 41);
+  if (!r) return undefined;
+  const at = r.ttlAt - 4;
+  const options: Opt['options'] = [];
+  for (let p = at + 10; p + 4 <= r.end; ) {
+    const len = buf.readUInt16BE(p + 2);
+    options.push({ code: buf.readUInt16BE(p), data: Buffer.from(buf.subarray(p + 4, p + 4 + len)) });
+    p += 4 + len;
+  }
+  return { payload: buf.readUInt16BE(at + 2), extRcode: buf[at + 4], version: buf[at + 5], dnssecOk: (buf[at + 6] & 0x80) !== 0, options };
+}
+
+/** `message` with an OPT record appended. */
+export function withOpt(message: Buffer, opt: { payload?: number; dnssecOk?: boolean; options?: { code: number; data: Buffer }[] } = {}): Buffer {
+  const rdata = Buffer.concat((opt.options ?? []).map((o) => {
+    const h = Buffer.alloc(4);
+    h.writeUInt16BE(o.code, 0);
+    h.writeUInt16BE(o.data.length, 2);
+    return Buffer.concat([h, o.data]);
+  }));
+  const rr = Buffer.alloc(11);
+  rr.writeUInt16BE(41, 1);
+  rr.writeUInt16BE(opt.payload ?? 1232, 3);
+  rr.writeUInt16BE(opt.dnssecOk ? 0x8000 : 0, 7);
+  rr.writeUInt16BE(rdata.length, 9);
+  return withRecord(message, Buffer.concat([rr, rdata]));
+}
+
+/** `message` with one more record at the end of the additional section. */
+export function withRecord(message: Buffer, record: Buffer): Buffer {
+  const out = Buffer.concat([message, record]);
+  out.writeUInt16BE(out.readUInt16BE(10) + 1, 10);
+  return out;
 }
 
 let nextId = 1;

@@ -59,6 +59,15 @@ describe('ResponseCache', () => {
     expect(cache.size).toBe(0);
   });
 
+  it('hands out a negative answer\'s SOA with the remaining time it is cached for, also when capped (RFC 2308 §5)', () => {
+    const clock = fakeClock();
+    const cache = new ResponseCache({ clock, maxTtlSeconds: 3600 });
+    const r = response((p) => ((p.header.rcode = 3), p.authorities.push(soa(7200, 7200))));
+    expect(cache.put('k', r.bytes, r.info)).toBe(3600);
+    clock.advance(10_000);
+    expect(Packet.parse(cache.get('k')!).authorities[0].ttl).toBe(3590);
+  });
+
   it('evicts the least recently used entry beyond maxEntries', () => {
     const cache = new ResponseCache({ clock: fakeClock(), maxEntries: 2 });
     const r = response((p) => p.answers.push(a(60)));

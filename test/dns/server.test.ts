@@ -4,7 +4,8 @@ import { systemClock, type Clock } from '../../lib/clock.ts';
 import type { DnsConfig } from '../../lib/contract.ts';
 import { silentLogger } from '../../lib/log.ts';
 import { DnsServer } from '../../dns/server.ts';
-import { Packet, StubUpstream, parse, query, tcpAsk, udpAsk } from './helpers.ts';
+import { FrameReader, frame } from '../../dns/tcp-framing.ts';
+import { Packet, StubUpstream, parse, query, records, tcpAsk, udpAsk } from './helpers.ts';
 
 let upstream: StubUpstream;
 let server: DnsServer;
@@ -175,6 +176,55 @@ describe('DnsServer over real sockets', () => {
     expect(replies.map((r) => parse(r).header.id).sort()).toEqual([1, 2]);
     // The idle timeout (300 ms here) closes the stuck connection.
     await closed;
+  });
+
+  it('answers every query sent before a TCP client\'s FIN, then closes', async () => {
+    upstream.script.set('one.example.com', { kind: 'slow', ms: 50, address: '198.18.0.11' });
+    upstream.script.set('two.example.com', { kind: 'slow', ms: 80, address: '198.18.0.12' });
+    const s = net.connect({ port: server.address.port, host: '127.0.0.1', allowHalfOpen: true });
+    const reader = new FrameReader();
+    const got: Buffer[] = [];
+    s.on('data', (chunk: Buffer) => {
+      const msgs = reader.push(chunk);
+      if (msgs !== 'oversized') got.push(...msgs);
+    });
+    const ended = new Promise<void>((resolve) => s.on('end', () => resolve()));
+    await new Promise((r) => s.on('connect', r));
+    // Query, query, query, FIN: the client will send no more, but waits for its answers.
+    s.end(Buffer.concat([query('one.example.com', 1, { id: 1 }), query('two.example.com', 1, { id: 2 }), query('orders.shop.svc.cluster.local', 1, { id: 3 })].map(frame)));
+    await ended;
+    s.destroy();
+    const replies = got.map(parse);
+    expect(replies.map((r) => r.header.id).sort()).toEqual([1, 2, 3]);
+    expect(Object.fromEntries(replies.map((r) => [r.header.id, r.answers[0].address]))).toEqual({ 1: '198.18.0.11', 2: '198.18.0.12', 3: '127.128.0.7' });
+  });
+
+  it('treats a TTL with the top bit set as 0: handed out as 0 and not cached (RFC 2181 §8)', async () => {
+    upstream.script.set('msb.example.com', { kind: 'a', address: '198.18.0.9', ttl: 0x80000000 });
+    const reply = (await udpAsk(server.address.port, query('msb.example.com')))!;
+    const [answer] = records(reply).filter((r) => r.section === 0);
+    expect(reply.readUInt32BE(answer.ttlAt)).toBe(0);
+    await ask('msb.example.com');
+    expect(upstream.count('msb.example.com')).toBe(2);
+  });
+
+  it('gives a negative answer\'s SOA the remaining negative-caching time as its TTL (RFC 2308 §5)', async () => {
+    upstream.script.set('nx.example.com', { kind: 'nxdomain', soa: { ttl: 60, minimum: 10 } });
+    const first = await ask('nx.example.com');
+    expect(first.authorities[0]).toMatchObject({ type: Packet.TYPE.SOA, ttl: 10, minimum: 10 });
+    offsetMs = 2_000;
+    const cached = await ask('nx.example.com');
+    expect(cached.header.rcode).toBe(3);
+    expect(cached.authorities[0]).toMatchObject({ type: Packet.TYPE.SOA, ttl: 8 });
+    expect(upstream.count('nx.example.com')).toBe(1);
+  });
+
+  it('gives NODATA for a VIP\'s reverse name an SOA owned by that name (in bailiwick)', async () => {
+    const r = await ask('7.0.128.127.in-addr.arpa', Packet.TYPE.A);
+    expect(r.header.rcode).toBe(0);
+    expect(r.answers).toHaveLength(0);
+    expect(r.authorities[0]).toMatchObject({ type: Packet.TYPE.SOA, name: '7.0.128.127.in-addr.arpa', ttl: 5, minimum: 5 });
+    expect((await ask('7.0.128.127.in-addr.arpa', Packet.TYPE.PTR)).answers[0].domain).toBe('orders.shop.svc.cluster.local');
   });
 
   it('counts queries by type and result', async () => {
