@@ -17,6 +17,7 @@ import { http } from '../lib/node-builtins.ts';
 import type { ResourceDocument } from '../lib/contract.ts';
 import type { HostPort } from './config.ts';
 import type { SidecarMetrics } from './metrics.ts';
+import { listenHost } from './listener-lifecycle.ts';
 
 export interface AdminView {
   ready(): boolean;
@@ -71,15 +72,10 @@ export function createMetricsServer(metrics: SidecarMetrics, view: Pick<AdminVie
   });
 }
 
-export function listen(server: Server, at: HostPort): Promise<HostPort> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: at.host, port: at.port }, () => {
-      server.off('error', reject);
-      const a = server.address();
-      resolve({ host: at.host, port: typeof a === 'object' && a !== null ? a.port : at.port });
-    });
-  });
+export async function listen(server: Server, at: HostPort): Promise<HostPort> {
+  await listenHost(server, at.host, at.port, false);
+  const a = server.address();
+  return { host: at.host, port: typeof a === 'object' && a !== null ? a.port : at.port };
 }
 
 export function closeServer(server: Server): Promise<void> {

@@ -23,6 +23,7 @@ import type { SidecarMetrics } from './metrics.ts';
 import { countFault, rawProxyErrorResponse, sendRawProxyError, type ProxyCause } from './proxy-error.ts';
 import type { UpstreamCluster } from './upstream-cluster.ts';
 import { forwardUpgrade, type UpgradeRequest } from './upgrade-proxy.ts';
+import { clientAddress } from './listener-lifecycle.ts';
 
 export interface ConnHost {
   readonly state: HttpListenerState;
@@ -74,7 +75,7 @@ export class ClientConn implements ParserHandler {
   constructor(socket: Socket, host: ConnHost, sharedReads: boolean) {
     this.socket = socket;
     this.out = new ResponseWriter(socket);
-    this.remoteAddress = socket.remoteAddress;
+    this.remoteAddress = clientAddress(socket);
     this.#host = host;
     this.#parser = createH1Parser('request', this);
     this.headStartedAt = performance.now();

@@ -22,6 +22,7 @@ import { causeOf, classifyUpstreamError, countFault, sendProxyError, type Attemp
 import { RequestBody } from './request-body.ts';
 import { failureRetryable, statusRetryable } from './retry-rules.ts';
 import type { UpstreamCluster } from './upstream-cluster.ts';
+import { clientAddress } from './listener-lifecycle.ts';
 
 type Controller = Dispatcher.DispatchController;
 
@@ -118,10 +119,11 @@ class Exchange {
     }
     this.holdsRequest = true;
     const req = this.req;
-    this.headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, req.socket.remoteAddress);
+    const source = clientAddress(req.socket);
+    this.headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, source);
     this.hasBody = hasRequestBody(req.headers);
     const hashOn = this.up.policy.hashOn;
-    if (hashOn !== null) this.hashKey = hashOn.kind === 'source' ? req.socket.remoteAddress : hashValue(req.headers, hashOn.kind, hashOn.name);
+    if (hashOn !== null) this.hashKey = hashOn.kind === 'source' ? source : hashValue(req.headers, hashOn.kind, hashOn.name);
     this.res.once('close', this.onClientClose);
     const timeoutMs = this.up.policy.requestTimeoutMs;
     if (timeoutMs > 0) this.timer = setTimeout(this.onTimeout, timeoutMs);

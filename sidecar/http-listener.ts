@@ -23,7 +23,7 @@ import { adoptAccepted } from './byte-relay.ts';
 import { ClientConn } from './h1-connection.ts';
 import { refusal, scanRequest } from './h1-heads.ts';
 import { sharedReads } from './h1-read-buffer.ts';
-import { bindListener, drainConnections } from './listener-lifecycle.ts';
+import { bindListener, clientAddress, drainConnections } from './listener-lifecycle.ts';
 import { forwardHttp } from './http-exchange.ts';
 import { methodLabel, type SidecarMetrics, type TrafficMetrics } from './metrics.ts';
 import { sendProxyError, sendRawProxyError } from './proxy-error.ts';
@@ -190,7 +190,7 @@ export class HttpListener {
       up = name === undefined ? undefined : s.clusters.get(name);
     }
     if (up === undefined) return sendRawProxyError(socket, 'no_route', this.#metrics);
-    const upgrade = { method: req.method ?? 'GET', url: req.url ?? '/', rawHeaders: req.rawHeaders, connection: req.headers.connection, remoteAddress: req.socket.remoteAddress };
+    const upgrade = { method: req.method ?? 'GET', url: req.url ?? '/', rawHeaders: req.rawHeaders, connection: req.headers.connection, remoteAddress: clientAddress(req.socket) };
     forwardUpgrade(upgrade, socket, head, up, this.#metrics);
   };
 

@@ -16,7 +16,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { adoptAccepted, RelayDirection } from './byte-relay.ts';
 import type { Listener } from '../lib/contract.ts';
 import type { EndpointState } from './balancer/endpoint-state.ts';
-import { bindListener, drainConnections } from './listener-lifecycle.ts';
+import { bindListener, clientAddress, drainConnections } from './listener-lifecycle.ts';
 import type { SidecarMetrics } from './metrics.ts';
 import { resetConnection } from './proxy-error.ts';
 import { closeWhenIdle } from './socket-pair.ts';
@@ -82,7 +82,7 @@ export class TcpListener {
     const b = up.balancer;
     if (!b.tryAcquireConnection()) return resetConnection(client, 'overflow', this.#metrics);
     client.once('close', () => b.releaseConnection());
-    const hashKey = up.policy.hashOn?.kind === 'source' ? client.remoteAddress : undefined;
+    const hashKey = up.policy.hashOn?.kind === 'source' ? clientAddress(client) : undefined;
     const tries = Math.max(1, up.policy.retry.attempts);
     let tried: Set<string> | undefined;
 

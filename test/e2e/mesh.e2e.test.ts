@@ -140,6 +140,13 @@ describe.skipIf(reason !== undefined)('mesh end-to-end (pods as network namespac
       total += d;
     });
     expect(total).toBe(90);
+
+    // The inbound listener (and metrics) take IPv6 as well, for dual-stack and IPv6-only clusters:
+    // bound as [::] with IPv4 mapped in (here reached on the pod's own ::1).
+    const inboundPort = mesh.pod(orders[0]).injected.inbound.get(8080)!;
+    const v6 = await mesh.curl(orders[0], `http://[::1]:${inboundPort}/`);
+    expect([v6.code, v6.status, v6.body], v6.stderr).toEqual([0, 200, orders[0]]);
+    expect((await mesh.curl(orders[0], 'http://[::1]:15090/metrics')).status).toBe(200);
   });
 
   it('2. two dependencies on the same port (orders:8080, billing:8080) both work from one pod', async () => {
