@@ -57,6 +57,7 @@ export async function startDiscover(options: DiscoverOptions): Promise<RunningDi
   cache.start();
   const polls = new LongPolls(clock, metrics.parked);
   cache.onDocument((key) => polls.wake(key));
+  cache.retainWhile((key) => polls.has(key));
   const server = new DiscoverHttpServer({ cache, polls, maxWaitMs: options.maxWaitMs, random: options.random ?? Math.random, source, metrics, logger });
   let port: number;
   try {

@@ -5,13 +5,13 @@
  */
 import type { BasePort, BaseService, Cluster, ConfigProblem, DocumentStatus, Listener, ResourceDocument, ResourceSpec, WorkloadRef } from '../lib/contract.ts';
 import { canonicalJson, contentHash } from '../lib/hash.ts';
-import { ANNOTATION_APP_BIND, ANNOTATION_INBOUND_PORTS, APP_BIND_VALUES } from '../lib/names.ts';
+import { ANNOTATION_APP_BIND, ANNOTATION_INBOUND_PORTS, APP_BIND_VALUES, DEFAULT_PLUGIN } from '../lib/names.ts';
 import { portProtocol, serviceEndpoints, targetPorts } from './compile-endpoints.ts';
 import { buildRouteConfigs, domainOwners } from './compile-routes.ts';
 import type { HttpListenerRef, RoutedRule } from './compile-routes.ts';
 import { buildDns } from './compile-dns.ts';
 import type { ClusterView, ServiceView } from './model.ts';
-import { parsePluginConfig } from './plugin-config.ts';
+import { readPluginConfigMaps } from './plugin-config.ts';
 import type { ParsedService, PluginConfig } from './plugin-config.ts';
 import { DEFAULT_POLICY, parseOptions } from './plugin-options.ts';
 import type { ParsedOptions } from './plugin-options.ts';
@@ -54,12 +54,9 @@ function callable(s: ServiceView | undefined, vips: ReadonlyMap<string, string>)
 /** The plugin config in force and the document status it implies. */
 function chooseConfig(input: CompileInput, idx: ViewIndex): { config?: PluginConfig; status: DocumentStatus } {
   const { namespace, service, plugin } = input.workload;
-  const cm = idx.configs.get(workloadKey(namespace, service, plugin));
-  if (cm === undefined) return { status: { state: 'ok', errors: [], source: 'defaults' } };
-  const result =
-    cm.text === undefined
-      ? { ok: false as const, problems: [{ path: '$', message: `ConfigMap ${cm.name} has no plugin-config key` }] }
-      : parsePluginConfig(cm.text, namespace);
+  const cms = idx.configs.get(workloadKey(namespace, service, plugin));
+  if (cms === undefined) return { status: { state: 'ok', errors: [], source: 'defaults' } };
+  const result = readPluginConfigMaps(cms, namespace);
   if (result.ok) return { config: result.config, status: { state: 'ok', errors: [], source: 'config' } };
   return { config: input.lastGood, status: { state: 'invalid', errors: result.problems, source: input.lastGood ? 'last-good' : 'defaults' } };
 }
@@ -70,7 +67,11 @@ export function compileDocument(input: CompileInput): ResourceDocument | undefin
   const { namespace, service, plugin } = workload;
   const pods = idx.workloadPods.get(workloadKey(namespace, service, plugin)) ?? [];
   const own = view.services.get(`${namespace}/${service}`);
-  if (pods.length === 0 && !idx.configs.has(workloadKey(namespace, service, plugin)) && own === undefined) return undefined;
+  // A workload is a real (service, plugin) pair: a meshed pod or a ConfigMap names it, or it is the
+  // default plugin of an existing Service. Any other plugin id beside a Service is unknown, so a
+  // client cannot have a document compiled (and cached, and recompiled) per made-up plugin id.
+  const named = pods.length > 0 || idx.configs.has(workloadKey(namespace, service, plugin));
+  if (!named && !(own !== undefined && plugin === DEFAULT_PLUGIN)) return undefined;
 
   const { config, status } = chooseConfig(input, idx);
   const problems: ConfigProblem[] = [...status.errors];

@@ -24,7 +24,15 @@ import type {
  * to skip it, never an exception. Objects arrive as raw watch JSON or as @kubernetes/client-node
  * models from a list (whose timestamps are Dates), so both shapes are read.
  */
-export type Converted<T> = { view: T } | { skip: string };
+export type Converted<T> = { view: T } | { skip: string } | { detached: string };
+
+/**
+ * A well-formed object that is not part of the view: an EndpointSlice without the
+ * `kubernetes.io/service-name` label belongs to no Service (a custom or multi-cluster slice, or one
+ * whose label was removed). The informer removes it from the view if it was there, without counting
+ * it as malformed.
+ */
+class Detached extends Error {}
 
 type Obj = Record<string, unknown>;
 type Protocol = 'TCP' | 'UDP' | 'SCTP';
@@ -47,6 +55,7 @@ function guard<T>(fn: () => T): Converted<T> {
   try {
     return { view: fn() };
   } catch (err) {
+    if (err instanceof Detached) return { detached: err.message };
     if (err instanceof Malformed) return { skip: err.message };
     return { skip: `unreadable object: ${(err as Error).message}` };
   }
@@ -147,7 +156,7 @@ export function toEndpointSliceView(obj: unknown): Converted<EndpointSliceView> 
     const { namespace, name, labels } = meta(obj);
     const o = obj as Obj;
     const serviceName = labels[LABEL_SERVICE_NAME];
-    if (!serviceName) fail(`label ${LABEL_SERVICE_NAME} is missing: the slice belongs to no Service`);
+    if (!serviceName) throw new Detached(`no label ${LABEL_SERVICE_NAME}: the slice belongs to no Service`);
     const addressType = o.addressType;
     if (addressType !== 'IPv4' && addressType !== 'IPv6' && addressType !== 'FQDN') fail('addressType must be IPv4, IPv6 or FQDN');
     const ports: SlicePortView[] = [];

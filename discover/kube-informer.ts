@@ -4,7 +4,7 @@ import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/log.ts';
 import { type Converted, objectKey } from './kube-convert.ts';
 import { KubeInformerError, KubeObjectMalformedError } from './kube-errors.ts';
-import { TrackedWatch, type WatchCallback } from './kube-watch.ts';
+import { TrackedWatch, type WatchCallback, type WatchOptions } from './kube-watch.ts';
 import type { ChangeKind, SourceState, ViewChange } from './model.ts';
 
 export interface InformerSpec<V> {
@@ -26,6 +26,8 @@ export interface InformerDeps {
   kubeConfig: KubeConfig;
   clock: Clock;
   backoff?: BackoffOptions;
+  /** Watch timings (tests shorten them); defaults in kube-watch.ts. */
+  watch?: WatchOptions;
   logger: Logger;
   emit: (change: ViewChange) => void;
 }
@@ -51,6 +53,8 @@ export class KubeInformer<V> {
   /** resourceVersion of what the view holds, per key: tells ListWatch's replays from real changes. */
   readonly #rvs = new Map<string, string | undefined>();
   readonly #converted = new WeakMap<object, V>();
+  /** Well-formed objects that belong to no part of the view (convert() said `detached`), each logged once. */
+  #detached = new Set<string>();
   readonly #delays = new Set<() => void>();
   #state: SourceState['state'] = 'stopped';
   #synced = false;
@@ -65,8 +69,11 @@ export class KubeInformer<V> {
     this.#deps = deps;
     this.#log = deps.logger.child({ informer: spec.name });
     this.#backoff = new Backoff(deps.backoff);
-    this.#watch = new TrackedWatch(deps.kubeConfig, (phase, obj, pass) => this.#filter(phase, obj, pass), () =>
-      this.#log.debug('kube watch connected'),
+    this.#watch = new TrackedWatch(
+      deps.kubeConfig,
+      (phase, obj, pass) => this.#filter(phase, obj, pass),
+      () => this.#log.debug('kube watch connected'),
+      deps.watch,
     );
     this.#lw = new ListWatch(spec.path, this.#watch, () => this.#list(), false, spec.labelSelector, undefined, {
       delayFn: (ms) => this.#delay(ms),
@@ -149,6 +156,7 @@ export class KubeInformer<V> {
     const items: KubernetesObject[] = [];
     const next = new Map<string, V>();
     const rvs = new Map<string, string | undefined>();
+    const detached = new Map<string, string>();
     for (const raw of Array.isArray(list?.items) ? list.items : []) {
       const obj = this.#slim(raw);
       const id = objectKey(obj);
@@ -157,12 +165,20 @@ export class KubeInformer<V> {
         this.#skip(id?.key ?? '?', 'skip' in c ? c.skip : 'no metadata');
         continue;
       }
-      this.#converted.set(obj as object, c.view);
-      next.set(id.key, c.view);
+      // A detached object still goes to ListWatch (with its resourceVersion recorded), so its cache
+      // and ours agree and a later event for it is told apart from the list's replay.
+      if ('detached' in c) detached.set(id.key, c.detached);
+      else {
+        this.#converted.set(obj as object, c.view);
+        next.set(id.key, c.view);
+      }
       rvs.set(id.key, (obj as KubernetesObject).metadata?.resourceVersion);
       items.push(obj as KubernetesObject);
     }
     if (this.#closed) return { ...list, items: [] };
+    const logged = this.#detached;
+    this.#detached = new Set();
+    for (const [key, reason] of detached) this.#detach(key, reason, logged.has(key));
     const target = this.#spec.target;
     target.clear();
     for (const [k, v] of next) target.set(k, v);
@@ -190,7 +206,8 @@ export class KubeInformer<V> {
         const c = this.#spec.convert(slim);
         // A malformed update is dropped: the view keeps the last good version until a fix or a delete.
         if (!id || 'skip' in c) return this.#skip(id?.key ?? '?', 'skip' in c ? c.skip : 'no metadata');
-        this.#converted.set(slim as object, c.view);
+        // A detached one is not: it goes on, and #upsert takes the object out of the view.
+        if ('view' in c) this.#converted.set(slim as object, c.view);
         break;
       }
       case 'DELETED':
@@ -220,8 +237,17 @@ export class KubeInformer<V> {
     if (view === undefined) {
       const c = this.#spec.convert(obj);
       if ('skip' in c) return this.#skip(id.key, c.skip);
+      if ('detached' in c) {
+        // E.g. a slice whose service-name label was removed: it leaves the view, and the change
+        // wakes its former owner (the cache remembers which Service each slice fed).
+        this.#rvs.set(id.key, rv);
+        this.#detach(id.key, c.detached, this.#detached.has(id.key));
+        if (this.#spec.target.delete(id.key)) this.#emit({ kind: this.#spec.kind, namespace: id.namespace, name: id.name });
+        return;
+      }
       view = c.view;
     }
+    this.#detached.delete(id.key);
     this.#spec.target.set(id.key, view);
     this.#rvs.set(id.key, rv);
     this.#emit({ kind: this.#spec.kind, namespace: id.namespace, name: id.name });
@@ -231,8 +257,15 @@ export class KubeInformer<V> {
     const id = objectKey(obj);
     if (!id || this.#closed) return;
     this.#rvs.delete(id.key);
+    this.#detached.delete(id.key);
     if (!this.#spec.target.delete(id.key)) return;
     this.#emit({ kind: this.#spec.kind, namespace: id.namespace, name: id.name });
+  }
+
+  /** Records a detached object; logs it at debug the first time only (it is not a fault). */
+  #detach(key: string, reason: string, logged: boolean): void {
+    this.#detached.add(key);
+    if (!logged) this.#log.debug('kube object not in view', { key, reason });
   }
 
   #skip(key: string, reason: string): void {

@@ -7,6 +7,7 @@ import { loadKubeConfig } from './kube-config.ts';
 import { toEndpointSliceView, toMeshedPodView, toPluginConfigView, toServiceView } from './kube-convert.ts';
 import { slimConfigMap, slimPod } from './kube-slim.ts';
 import { KubeInformer } from './kube-informer.ts';
+import type { WatchOptions } from './kube-watch.ts';
 import { type ClusterSource, type ClusterView, emptyView, type SourceState, type ViewChange } from './model.ts';
 
 export interface KubeSourceOptions {
@@ -18,6 +19,8 @@ export interface KubeSourceOptions {
   kubeConfig?: KubeConfig;
   /** Restart delays of a stopped informer. */
   backoff?: BackoffOptions;
+  /** Watch timings; only tests change them. */
+  watch?: WatchOptions;
   /** Only for tests of the config lookup: the env read instead of process.env. */
   env?: Readonly<Record<string, string | undefined>>;
 }
@@ -49,7 +52,7 @@ export function createKubeSource(options: KubeSourceOptions): KubeSource {
   function build(kc: KubeConfig): KubeInformer<unknown>[] {
     const core = kc.makeApiClient(CoreV1Api);
     const discovery = kc.makeApiClient(DiscoveryV1Api);
-    const deps = { kubeConfig: kc, clock, backoff: options.backoff, logger, emit };
+    const deps = { kubeConfig: kc, clock, backoff: options.backoff, watch: options.watch, logger, emit };
     const podSelector = `${LABEL_INJECTED}=true`;
     return [
       new KubeInformer(

@@ -29,6 +29,11 @@ export class LongPolls {
     return n;
   }
 
+  /** True while at least one poll is parked on `key`. */
+  has(key: string): boolean {
+    return this.#byKey.has(key);
+  }
+
   /** Waits up to `ms` for a wake of `key`. */
   park(key: string, ms: number, signal: AbortSignal): Promise<PollResult> {
     if (this.#closed) return Promise.resolve('shutdown');

@@ -6,6 +6,8 @@
 import { decodeResourceSpec } from '../lib/contract-decoder.ts';
 import type { BasePort, BaseService, ConfigProblem, ResourceSpec } from '../lib/contract.ts';
 import { ContractError } from '../lib/errors.ts';
+import { CONFIGMAP_DATA_KEY, CONFIGMAP_LABEL_PLUGIN, CONFIGMAP_LABEL_SERVICE } from '../lib/names.ts';
+import type { PluginConfigView } from './model.ts';
 import { knownKey, parseOptions } from './plugin-options.ts';
 import type { ParsedOptions } from './plugin-options.ts';
 
@@ -61,6 +63,26 @@ export function parsePluginConfig(text: string, namespace: string): PluginConfig
   checkWeights(services, problems);
   checkPolicyOwners(services, problems);
   return problems.length > 0 ? { ok: false, problems } : { ok: true, config: { spec, services, ports } };
+}
+
+/**
+ * The plugin config of one workload from its ConfigMaps (sorted by name). Two or more ConfigMaps
+ * for one workload are an invalid config naming every one of them: picking one by name would
+ * silently ignore whatever the user just added or renamed.
+ */
+export function readPluginConfigMaps(cms: readonly PluginConfigView[], namespace: string): PluginConfigResult & { text?: string } {
+  if (cms.length > 1) {
+    const { service, plugin } = cms[0];
+    const names = cms.map((c) => c.name).join(', ');
+    return {
+      ok: false,
+      problems: [{ path: '$', message: `${cms.length} ConfigMaps configure this workload (labels ${CONFIGMAP_LABEL_PLUGIN}=${plugin}, ${CONFIGMAP_LABEL_SERVICE}=${service}): ${names}; keep exactly one` }],
+    };
+  }
+  const cm = cms[0];
+  if (cm.text === undefined) return { ok: false, problems: [{ path: '$', message: `ConfigMap ${cm.name} has no ${CONFIGMAP_DATA_KEY} key` }] };
+  const result = parsePluginConfig(cm.text, namespace);
+  return result.ok ? { ...result, text: cm.text } : result;
 }
 
 function unique(p: ConfigProblem, i: number, all: ConfigProblem[]): boolean {

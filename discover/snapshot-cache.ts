@@ -11,12 +11,23 @@ import { compileDocument } from './compile.ts';
 import { PluginConfigError } from './errors.ts';
 import type { DiscoverMetrics } from './metrics.ts';
 import type { ClusterSource, ViewChange } from './model.ts';
-import { parsePluginConfig } from './plugin-config.ts';
+import { readPluginConfigMaps } from './plugin-config.ts';
 import type { PluginConfig } from './plugin-config.ts';
 import { allocateVips } from './vip.ts';
 import type { VipCidr } from './vip.ts';
 import { buildIndex, workloadKey } from './view-index.ts';
 import type { ViewIndex } from './view-index.ts';
+
+/**
+ * A document nobody requested for this long, with no poll parked on it, is dropped; the next request
+ * compiles it again. Far above a polling sidecar's cycle (one request per MAX_WAIT, 60 s by default;
+ * a longer parked poll holds its document anyway), so live workloads never miss; short enough that a
+ * burst of requests for many distinct workloads neither pins their documents in memory nor makes
+ * every later change recompile them for ever.
+ */
+export const IDLE_EVICT_MS = 10 * 60_000;
+/** How often (at most) get() and flush() look for idle documents. */
+const SWEEP_EVERY_MS = 60_000;
 
 export interface SnapshotCacheOptions {
   source: Pick<ClusterSource, 'view' | 'onChange'>;
@@ -36,6 +47,8 @@ interface Entry {
   /** `namespace/name` of every Service the document refers to, and their namespaces. */
   deps: Set<string>;
   depNamespaces: Set<string>;
+  /** clock.now() of the last get() of this workload. */
+  usedMs: number;
 }
 
 export type DocumentListener = (key: string, doc: ResourceDocument | undefined) => void;
@@ -53,9 +66,12 @@ export class SnapshotCache {
   #vipProblems = new Set<string>();
   #sliceOwners = new Map<string, string>();
   #closed = false;
+  #retained: (key: string) => boolean = () => false;
+  #sweptMs: number;
 
   constructor(options: SnapshotCacheOptions) {
     this.#o = options;
+    this.#sweptMs = options.clock.now();
   }
 
   start(): void {
@@ -75,6 +91,11 @@ export class SnapshotCache {
     this.#listeners.push(listener);
   }
 
+  /** Workloads for which `held(key)` is true are never evicted as idle (e.g. a long-poll is parked on them). */
+  retainWhile(held: (key: string) => boolean): void {
+    this.#retained = held;
+  }
+
   get vips(): ReadonlyMap<string, string> {
     return this.#vips;
   }
@@ -83,10 +104,15 @@ export class SnapshotCache {
   get(ref: WorkloadRef): ResourceDocument | undefined {
     // A read while changes wait for the debounce gets the fresh view, never a stale document.
     if (this.#pending.length > 0) this.flush();
+    else this.#sweep();
+    const now = this.#o.clock.now();
     const key = workloadKey(ref.namespace, ref.service, ref.plugin);
     const hit = this.#entries.get(key);
-    if (hit) return hit.doc;
-    const entry = this.#compile(ref);
+    if (hit) {
+      hit.usedMs = now;
+      return hit.doc;
+    }
+    const entry = this.#compile(ref, now);
     if (entry) this.#entries.set(key, entry);
     this.#gauges();
     return entry?.doc;
@@ -112,6 +138,7 @@ export class SnapshotCache {
     const changes = this.#pending;
     this.#pending = [];
     if (changes.length === 0) return;
+    this.#sweep();
     this.#index = undefined;
     const view = this.#o.source.view;
     const reset = changes.some((c) => c.kind === 'reset');
@@ -142,7 +169,7 @@ export class SnapshotCache {
         [...entry.deps].some((d) => services.has(d)) ||
         [...entry.depNamespaces].some((n) => podNamespaces.has(n));
       if (!affected) continue;
-      const next = this.#compile(entry.ref);
+      const next = this.#compile(entry.ref, entry.usedMs);
       if (next === undefined) this.#entries.delete(key);
       else this.#entries.set(key, next);
       if (next?.doc.version !== entry.doc.version) for (const l of this.#listeners) l(key, next?.doc);
@@ -150,7 +177,22 @@ export class SnapshotCache {
     this.#gauges();
   }
 
-  #compile(ref: WorkloadRef): Entry | undefined {
+  /** Drops documents idle for IDLE_EVICT_MS that nobody holds; at most once per SWEEP_EVERY_MS. */
+  #sweep(): void {
+    const now = this.#o.clock.now();
+    if (now - this.#sweptMs < SWEEP_EVERY_MS) return;
+    this.#sweptMs = now;
+    let evicted = 0;
+    for (const [key, entry] of this.#entries) {
+      if (now - entry.usedMs < IDLE_EVICT_MS || this.#retained(key)) continue;
+      this.#entries.delete(key);
+      evicted++;
+    }
+    if (evicted > 0) this.#o.logger.debug('idle documents evicted', { evicted, cached: this.#entries.size });
+    this.#gauges();
+  }
+
+  #compile(ref: WorkloadRef, usedMs: number): Entry | undefined {
     const started = performance.now();
     const key = workloadKey(ref.namespace, ref.service, ref.plugin);
     const doc = compileDocument({
@@ -173,7 +215,7 @@ export class SnapshotCache {
       const [name, ns = ref.namespace] = s.depend_service_alias.split('.');
       deps.add(`${ns}/${name}`);
     }
-    return { ref, doc, deps, depNamespaces: new Set([...deps].map((d) => d.slice(0, d.indexOf('/')))) };
+    return { ref, doc, deps, depNamespaces: new Set([...deps].map((d) => d.slice(0, d.indexOf('/')))), usedMs };
   }
 
   /** Returns the Services whose VIP changed. */
@@ -193,13 +235,15 @@ export class SnapshotCache {
   #scanConfigs(namespaces: Set<string> | undefined): void {
     const idx = (this.#index ??= buildIndex(this.#o.source.view));
     const present = new Set<string>();
-    for (const [key, cm] of idx.configs) {
+    for (const [key, cms] of idx.configs) {
       present.add(key);
-      if (namespaces && !namespaces.has(cm.namespace)) continue;
-      const result = cm.text === undefined ? { ok: false as const, problems: [{ path: '$', message: 'no plugin-config key' }] } : parsePluginConfig(cm.text, cm.namespace);
+      const namespace = cms[0].namespace;
+      if (namespaces && !namespaces.has(namespace)) continue;
+      const configmaps = cms.map((c) => c.name);
+      const result = readPluginConfigMaps(cms, namespace);
       if (result.ok) {
-        this.#lastGood.set(key, { text: cm.text!, config: result.config });
-        if (this.#invalid.delete(key)) this.#o.logger.info('plugin config valid again', { workload: key, configmap: cm.name });
+        this.#lastGood.set(key, { text: result.text!, config: result.config });
+        if (this.#invalid.delete(key)) this.#o.logger.info('plugin config valid again', { workload: key, configmaps });
         continue;
       }
       const signature = JSON.stringify(result.problems);
@@ -207,7 +251,7 @@ export class SnapshotCache {
       this.#invalid.set(key, signature);
       this.#o.metrics.configErrors.inc();
       const err = new PluginConfigError(key, result.problems);
-      this.#o.logger.warn('plugin config rejected', { workload: key, configmap: cm.name, code: err.code, problems: result.problems, fallback: this.#lastGood.has(key) ? 'last-good' : 'defaults' });
+      this.#o.logger.warn('plugin config rejected', { workload: key, configmaps, code: err.code, problems: result.problems, fallback: this.#lastGood.has(key) ? 'last-good' : 'defaults' });
     }
     for (const key of [...this.#invalid.keys()]) if (!present.has(key)) this.#invalid.delete(key);
     this.#o.metrics.invalidConfigs.set(this.#invalid.size);

@@ -19,8 +19,11 @@ export interface ViewIndex {
   podsByIp: Map<string, ParsedPod>;
   /** `namespace/service/plugin` → the workload's meshed pods, sorted by name. */
   workloadPods: Map<string, ParsedPod[]>;
-  /** `namespace/service/plugin` → the plugin ConfigMap (the first by name if several). */
-  configs: Map<string, PluginConfigView>;
+  /**
+   * `namespace/service/plugin` → its plugin ConfigMaps, sorted by name. More than one is an invalid
+   * config (plugin-config.ts, readPluginConfigMaps): none of them is picked silently.
+   */
+  configs: Map<string, PluginConfigView[]>;
   /** namespace → its Services, sorted by name. */
   servicesByNamespace: Map<string, ServiceView[]>;
 }
@@ -59,10 +62,8 @@ export function buildIndex(view: ClusterView): ViewIndex {
   }
   for (const list of idx.workloadPods.values()) list.sort((a, b) => byName(a.pod, b.pod));
 
-  for (const c of [...view.configs.values()].sort(byName)) {
-    const key = workloadKey(c.namespace, c.service, c.plugin);
-    if (!idx.configs.has(key)) idx.configs.set(key, c);
-  }
+  for (const c of view.configs.values()) push(idx.configs, workloadKey(c.namespace, c.service, c.plugin), c);
+  for (const list of idx.configs.values()) list.sort(byName);
   for (const s of view.services.values()) push(idx.servicesByNamespace, s.namespace, s);
   for (const list of idx.servicesByNamespace.values()) list.sort(byName);
   return idx;

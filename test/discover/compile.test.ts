@@ -50,6 +50,29 @@ describe('compileDocument', () => {
     expect(compileDocument({ view: baseView(), workload: { namespace: 'nope', service: 'x', plugin: 'mesh' }, options: optionsFor(baseView()) })).toBeUndefined();
   });
 
+  it('knows a Service alone only under the default plugin id; other ids need a meshed pod or a ConfigMap', () => {
+    const view = baseView();
+    const of = (service: string, plugin: string) => compileDocument({ view, workload: { namespace: 'shop', service, plugin }, options: optionsFor(view) });
+    expect(of('billing', 'mesh')).toBeDefined();
+    expect(of('billing', 'junk')).toBeUndefined();
+    view.pods.set('shop/billing-0', pod('shop', 'billing-0', 'billing', '', undefined, 'canary'));
+    view.configs.set('shop/billing-tracer', { namespace: 'shop', name: 'billing-tracer', service: 'billing', plugin: 'tracer', text: '{}' });
+    expect(of('billing', 'canary')).toBeDefined();
+    expect(of('billing', 'tracer')).toBeDefined();
+  });
+
+  it('reads two ConfigMaps for one workload as an invalid config naming both, never picking one', () => {
+    const view = baseView(split);
+    view.configs.set('shop/a-first', { namespace: 'shop', name: 'a-first', service: 'web', plugin: 'mesh', text: '{}' });
+    const doc = compile(view);
+    expect(doc.status.state).toBe('invalid');
+    expect(doc.status.source).toBe('defaults');
+    expect(doc.status.errors).toEqual([{ path: '$', message: expect.stringContaining('2 ConfigMaps configure this workload (labels plugin_id=mesh, service_alias=web): a-first, config-web-mesh') }]);
+    const lastGood = parsePluginConfig(split, 'shop');
+    if (!lastGood.ok) throw new Error('split does not parse');
+    expect(compile(view, web, lastGood.config).status).toMatchObject({ state: 'invalid', source: 'last-good' });
+  });
+
   it('with no config, calls every other Service of its namespace, skipping UDP ports and itself', () => {
     const doc = compile(baseView());
     expect(doc.status).toEqual({ state: 'ok', errors: [], source: 'defaults' });

@@ -92,6 +92,26 @@ describe('discover HTTP API', () => {
     expect((await fetch(`${d.url}/readyz`)).status).toBe(200);
   });
 
+  it('answers 404 for a plugin id nothing names, without caching anything for it', async () => {
+    const source = makeSource();
+    source.view.pods.set('shop/orders-0', pod('shop', 'orders-0', 'orders', '', undefined, 'canary'));
+    source.view.configs.set('shop/web-tracer', { namespace: 'shop', name: 'web-tracer', service: 'web', plugin: 'tracer', text: '{}' });
+    const d = await start(source);
+    const cached = async () => Number(/^sidemesh_discover_workloads_cached (\d+)/m.exec(await (await fetch(`${d.url}/metrics`)).text())![1]);
+    // A Service alone answers its default plugin; a meshed pod or a ConfigMap names the others.
+    for (const path of ['shop/orders/mesh', 'shop/orders/canary', 'shop/web/tracer', 'shop/web/mesh']) expect((await fetch(`${d.url}/v1/resources/${path}`)).status).toBe(200);
+    const before = await cached();
+    expect(before).toBe(4);
+    for (let i = 0; i < 50; i++) {
+      const res = await fetch(`${d.url}/v1/resources/shop/orders/junk-${i}`);
+      expect(res.status).toBe(404);
+      expect(((await res.json()) as Json).error.code).toBe('SIDEMESH_DISCOVER_NOT_FOUND');
+    }
+    expect((await fetch(`${d.url}/v1/listeners/shop_junk_orders/node`)).status).toBe(404);
+    expect((await fetch(`${d.url}/v1/resources/shop/web/canary`)).status).toBe(404);
+    expect(await cached()).toBe(before);
+  });
+
   it('long-poll: 304 when the wait (capped) ends without a change', async () => {
     const d = await start(makeSource(), 100);
     const { version } = ((await (await fetch(`${d.url}/v1/resources/shop/web/mesh`)).json()) as Json);

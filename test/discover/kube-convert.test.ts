@@ -103,13 +103,18 @@ describe('toEndpointSliceView', () => {
   });
 
   it.each([
-    ['no service-name label', { ...slice([]), metadata: md() }],
     ['bad addressType', slice([], { addressType: 'IPv5' })],
     ['condition not a boolean', slice([{ addresses: ['198.18.0.1'], conditions: { ready: 'true' } }])],
     ['address not a string', slice([{ addresses: [1] }])],
     ['endpoint not an object', slice(['198.18.0.1'])],
   ])('skips a malformed slice (%s)', (_why, obj) => {
     expect(toEndpointSliceView(obj)).toHaveProperty('skip');
+  });
+
+  it('reads a slice without the service-name label as detached (belongs to no Service), not as malformed', () => {
+    const v = toEndpointSliceView({ ...slice([]), metadata: md() });
+    expect(v).not.toHaveProperty('skip');
+    expect(v).toEqual({ detached: expect.stringContaining('kubernetes.io/service-name') });
   });
 });
 

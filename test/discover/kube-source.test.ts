@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createMetrics } from '../../discover/metrics.ts';
 import { createKubeSource, type KubeSource } from '../../discover/kube-source.ts';
 import type { ViewChange } from '../../discover/model.ts';
+import type { WatchOptions } from '../../discover/kube-watch.ts';
 import { FakeKube, startFakeKube } from '../fake-kube/fake-kube-server.ts';
 import { capturingLogger, manualClock, recordingClock } from '../fake-kube/harness.ts';
 import { fakeKubeConfig } from '../fake-kube/kubeconfig.ts';
@@ -17,8 +18,8 @@ describe('Kubernetes source (real informers against the fake API server)', () =>
   let rec: ReturnType<typeof recordingClock>;
   let log: ReturnType<typeof capturingLogger>;
 
-  async function startSource(): Promise<void> {
-    source = createKubeSource({ logger: log.logger, clock: rec.clock, kubeConfig: fakeKubeConfig(kube.url), backoff });
+  async function startSource(watch?: WatchOptions): Promise<void> {
+    source = createKubeSource({ logger: log.logger, clock: rec.clock, kubeConfig: fakeKubeConfig(kube.url), backoff, watch });
     source.onChange((c) => changes.push(c));
     await source.start();
   }
@@ -191,6 +192,72 @@ describe('Kubernetes source (real informers against the fake API server)', () =>
     });
   }
 
+  for (const how of ['cut', 'timeout'] as const) {
+    it(`asks for bookmarks and resumes a quiet watch from the last one after a ${how}: no 410, no relist`, async () => {
+      await kube.close();
+      // A window of 5 events: the churn below pushes the resourceVersion of every list out of it.
+      kube = await startFakeKube({ historyLimit: 5, ...(how === 'cut' ? { bookmarkIntervalMs: 20 } : {}) });
+      kube.create(meshedPod('shop', 'cart-1', { app: 'cart' }));
+      // 'timeout': no periodic bookmarks, only the one kube-apiserver sends as timeoutSeconds ends.
+      await startSource(how === 'timeout' ? { timeoutSeconds: () => 1 } : undefined);
+      await synced();
+      await allWatching();
+      const first = kube.requests.filter((r) => r.watch);
+      expect(first.every((r) => r.query.allowWatchBookmarks === 'true' && Number(r.query.timeoutSeconds) > 0)).toBe(true);
+      // Churn no informer sees: un-meshed pods (the pods watch selects injected ones only).
+      for (let i = 0; i < 20; i++) kube.create(meshedPod('busy', `p-${i}`, { app: 'x', injected: false }));
+      const lists = kube.requests.filter((r) => !r.watch).length;
+      if (how === 'cut') {
+        // Two bookmark periods: every one of the four watches has had a bookmark since the churn.
+        const mark = kube.bookmarksSent;
+        await expect.poll(() => kube.bookmarksSent, { timeout: 5000 }).toBeGreaterThanOrEqual(mark + 8);
+        kube.dropWatches();
+        await expect.poll(() => source.states().every((s) => s.restarts >= 1 && s.state === 'running'), { timeout: 5000 }).toBe(true);
+      } else {
+        await expect.poll(() => kube.requests.filter((r) => r.watch && r.path === '/api/v1/pods').length, { timeout: 5000 }).toBeGreaterThanOrEqual(2);
+      }
+      await allWatching();
+      const resumed = kube.requests.filter((r) => r.watch && r.path === '/api/v1/pods').at(-1)!;
+      expect(Number(resumed.query.resourceVersion)).toBeGreaterThanOrEqual(kube.store.compactedResourceVersion);
+      expect(kube.requests.filter((r) => !r.watch).length).toBe(lists);
+      expect(log.lines.filter((l) => l.msg === 'kube informer relisted')).toEqual([]);
+      expect(changes.filter((c) => c.kind === 'reset')).toHaveLength(4);
+      kube.create(meshedPod('shop', 'cart-2', { app: 'cart' }));
+      await expect.poll(() => source.view.pods.has('shop/cart-2')).toBe(true);
+    });
+  }
+
+  it('takes a slice whose kubernetes.io/service-name label is removed out of the view: once, at debug, not as malformed', async () => {
+    kube.create(service('shop', 'cart', [{ port: 80 }]));
+    const created = kube.create(endpointSlice('shop', 'custom-1', 'cart', [{ port: 80 }], [{ ip: '198.18.0.10' }]));
+    // Already detached when listed: left out, not malformed.
+    kube.create({ ...endpointSlice('shop', 'loose', 'x', [{ port: 80 }], [{ ip: '198.18.0.11' }]), metadata: { namespace: 'shop', name: 'loose', labels: {} } });
+    await startSource();
+    await synced();
+    await allWatching();
+    expect([...source.view.slices.keys()]).toEqual(['shop/custom-1']);
+    const before = changes.length;
+    const { 'kubernetes.io/service-name': _owner, ...labels } = created.metadata.labels;
+    let cur = kube.update({ ...created, metadata: { ...created.metadata, labels } });
+    await expect.poll(() => source.view.slices.has('shop/custom-1')).toBe(false);
+    // Its former owner hears of it (the snapshot cache maps the slice to the Service it fed).
+    expect(changes.slice(before)).toEqual([{ kind: 'slice', namespace: 'shop', name: 'custom-1' }]);
+    for (const ip of ['198.18.0.12', '198.18.0.13']) cur = kube.update({ ...cur, endpoints: [{ addresses: [ip] }] });
+    kube.create(service('shop', 'marker', [{ port: 80 }]));
+    await expect.poll(() => source.view.services.has('shop/marker')).toBe(true);
+    expect(changes.slice(before).filter((c) => c.kind === 'slice')).toHaveLength(1);
+    expect(source.skippedObjects().endpointslices).toBe(0);
+    expect(log.lines.filter((l) => l.msg === 'kube object skipped')).toEqual([]);
+    const debug = log.lines.filter((l) => l.msg === 'kube object not in view');
+    expect(debug.map((l) => [l.level, l.key])).toEqual([
+      ['debug', 'shop/loose'],
+      ['debug', 'shop/custom-1'],
+    ]);
+    // Labelled again: back in the view.
+    kube.update({ ...cur, metadata: { ...cur.metadata, labels: created.metadata.labels } });
+    await expect.poll(() => source.view.slices.get('shop/custom-1')?.endpoints[0]?.addresses).toEqual(['198.18.0.13']);
+  });
+
   it('never empties a Service\'s endpoints during a relist: the slice map is replaced in one step', async () => {
     kube.create(service('shop', 'a', [{ port: 80 }]));
     const old = kube.create(endpointSlice('shop', 'a-1', 'a', [{ port: 80 }], [{ ip: '198.18.0.1' }]));
@@ -219,12 +286,11 @@ describe('Kubernetes source (real informers against the fake API server)', () =>
     expect([...source.view.services.keys()]).toEqual(['shop/good']);
     kube.rawEvent('Service', { type: 'ADDED', object: null });
     kube.rawEvent('Service', { type: 'ADDED', object: { kind: 'Service', metadata: { name: 'x' } } });
-    kube.rawEvent('EndpointSlice', { type: 'ADDED', object: { kind: 'EndpointSlice', metadata: { namespace: 'shop', name: 's' }, addressType: 'IPv4', endpoints: [{ addresses: ['198.18.0.1'], conditions: { ready: 'yes' } }] } });
     kube.rawEvent('EndpointSlice', { type: 'ADDED', object: { kind: 'EndpointSlice', metadata: { namespace: 'shop', name: 's', labels: { 'kubernetes.io/service-name': 'good' } }, addressType: 'IPv4', endpoints: [{ addresses: ['198.18.0.1'], conditions: { ready: 'yes' } }] } });
     kube.rawEvent('Service', { type: 'SURPRISE', object: {} });
     kube.create(service('shop', 'after', [{ port: 80 }]));
     await expect.poll(() => source.view.services.has('shop/after')).toBe(true);
-    await expect.poll(() => source.skippedObjects()).toMatchObject({ services: 5, endpointslices: 2 });
+    await expect.poll(() => source.skippedObjects()).toMatchObject({ services: 5, endpointslices: 1 });
     expect(source.view.slices.size).toBe(0);
     const warns = log.lines.filter((l) => l.msg === 'kube object skipped');
     expect(warns.every((w) => w.level === 'warn' && w.err.code === 'SIDEMESH_KUBE_OBJECT_MALFORMED')).toBe(true);
@@ -233,7 +299,7 @@ describe('Kubernetes source (real informers against the fake API server)', () =>
     const metrics = createMetrics(() => source.states());
     const text = await metrics.registry.metrics();
     expect(text).toContain('sidemesh_discover_objects_skipped_total{source="services"} 5');
-    expect(text).toContain('sidemesh_discover_objects_skipped_total{source="endpointslices"} 2');
+    expect(text).toContain('sidemesh_discover_objects_skipped_total{source="endpointslices"} 1');
   });
 
   it('close() is idempotent and leaves no watch open', async () => {

@@ -16,6 +16,10 @@ import { parsePath, resourceByKind, statusObject, type ResourceInfo } from './re
  *   as kube-apiserver's watch cache does, 200 then an ERROR event with a 410 Status and the end of
  *   the stream (goneMode 'event');
  * - `allowWatchBookmarks`, `timeoutSeconds`, `labelSelector` (`a=b`, `a`, `!a`, `a!=b`, `in`, `notin`);
+ * - BOOKMARK events, as kube-apiserver's cacheWatcher sends them, only to watches with
+ *   allowWatchBookmarks=true: every `bookmarkIntervalMs` (the real one: about a minute), right before
+ *   a watch's timeoutSeconds ends, and on bookmark(); the object is the watched kind with only
+ *   metadata.resourceVersion (the current one: events the watch's selector hid are behind it too);
  * - PATCH of one object with an RFC 6902 JSON patch (`application/json-patch+json`), applied as
  *   kube-apiserver does (k8s.io/apiserver handlers/patch.go): to the stored object as JSON, kind and
  *   apiVersion included; atomically; a patch that does not decode is 400, one that fails to apply (a
@@ -29,6 +33,8 @@ export interface FakeKubeOptions {
   goneMode?: 'status' | 'event';
   /** Events kept for watches to resume from. Default 10 000. */
   historyLimit?: number;
+  /** Period of BOOKMARK events to watches that allow them. Default: none (only bookmark() and at timeoutSeconds). */
+  bookmarkIntervalMs?: number;
 }
 
 export interface RequestRecord {
@@ -45,6 +51,7 @@ interface OpenWatch {
   bookmarks: boolean;
   res: ServerResponse;
   timer?: NodeJS.Timeout;
+  bookmarkTimer?: NodeJS.Timeout;
 }
 
 interface Failure {
@@ -58,6 +65,9 @@ export class FakeKube {
   /** Every request received, in order: what the real client sent. */
   readonly requests: RequestRecord[] = [];
   goneMode: 'status' | 'event';
+  /** BOOKMARK events sent so far, to all watches. */
+  bookmarksSent = 0;
+  readonly #bookmarkIntervalMs: number | undefined;
   readonly #server: Server;
   readonly #watches = new Set<OpenWatch>();
   readonly #failures: Failure[] = [];
@@ -66,6 +76,7 @@ export class FakeKube {
 
   constructor(options: FakeKubeOptions = {}) {
     this.goneMode = options.goneMode ?? 'status';
+    this.#bookmarkIntervalMs = options.bookmarkIntervalMs;
     this.store = new FakeKubeStore(options.historyLimit);
     this.store.onEvent((e) => this.#dispatch(e));
     this.#server = createServer((req, res) => this.#handle(req, res));
@@ -124,8 +135,7 @@ export class FakeKube {
   /** Cuts every open watch stream abruptly (socket destroyed mid-stream, no terminating chunk). */
   dropWatches(): void {
     for (const w of [...this.#watches]) {
-      this.#watches.delete(w);
-      clearTimeout(w.timer);
+      this.#forget(w);
       w.res.socket?.destroy();
     }
   }
@@ -137,7 +147,7 @@ export class FakeKube {
 
   /** Sends a BOOKMARK at the current resourceVersion to every watch that allowed bookmarks. */
   bookmark(): void {
-    for (const w of this.#watches) if (w.bookmarks) this.#send(w, this.#bookmarkEvent(w.info));
+    for (const w of this.#watches) this.#sendBookmark(w);
   }
 
   /** Writes an event verbatim to the open watches of a resource: for malformed-object tests. */
@@ -251,11 +261,14 @@ export class FakeKube {
     this.#watches.add(w);
     for (const e of backlog) this.#send(w, e);
     const timeout = Number(q.get('timeoutSeconds') ?? '');
-    if (Number.isFinite(timeout) && timeout > 0) w.timer = setTimeout(() => this.#endWatch(w), timeout * 1000);
-    const gone = () => {
-      this.#watches.delete(w);
-      clearTimeout(w.timer);
-    };
+    if (Number.isFinite(timeout) && timeout > 0) {
+      w.timer = setTimeout(() => {
+        this.#sendBookmark(w);
+        this.#endWatch(w);
+      }, timeout * 1000);
+    }
+    if (w.bookmarks && this.#bookmarkIntervalMs !== undefined) w.bookmarkTimer = setInterval(() => this.#sendBookmark(w), this.#bookmarkIntervalMs);
+    const gone = () => this.#forget(w);
     req.on('close', gone);
     res.on('close', gone);
   }
@@ -278,14 +291,21 @@ export class FakeKube {
     w.res.write(JSON.stringify({ type: e.type, object }) + '\n');
   }
 
-  #bookmarkEvent(info: ResourceInfo): WatchEvent {
-    return { type: 'BOOKMARK', object: { kind: info.kind, apiVersion: info.apiVersion, metadata: { resourceVersion: String(this.store.resourceVersion) } } };
+  #sendBookmark(w: OpenWatch): void {
+    if (!w.bookmarks || !this.#watches.has(w)) return;
+    this.bookmarksSent++;
+    this.#send(w, { type: 'BOOKMARK', object: { kind: w.info.kind, apiVersion: w.info.apiVersion, metadata: { resourceVersion: String(this.store.resourceVersion) } } });
+  }
+
+  #forget(w: OpenWatch): void {
+    this.#watches.delete(w);
+    clearTimeout(w.timer);
+    clearInterval(w.bookmarkTimer);
   }
 
   /** A clean end of stream, as when the server-side watch timeout fires. */
   #endWatch(w: OpenWatch): void {
-    this.#watches.delete(w);
-    clearTimeout(w.timer);
+    this.#forget(w);
     w.res.end();
   }
 

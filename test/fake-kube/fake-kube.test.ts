@@ -178,6 +178,29 @@ describe('fake API server', () => {
     expect((await without.next()).type).toBe('ADDED');
   });
 
+  it('sends bookmarks periodically and as timeoutSeconds ends, only with allowWatchBookmarks, carrying only a resourceVersion', async () => {
+    const periodic = await startFakeKube({ bookmarkIntervalMs: 20 });
+    try {
+      const rv = periodic.store.resourceVersion;
+      const sel = encodeURIComponent('sidemesh.io/injected=true');
+      const withB = await watch(`${periodic.url}/api/v1/pods?watch=true&resourceVersion=${rv}&labelSelector=${sel}&allowWatchBookmarks=true`);
+      const without = await watch(`${periodic.url}/api/v1/pods?watch=true&resourceVersion=${rv}&labelSelector=${sel}`);
+      streams.push(withB, without);
+      // An event the selector hides still moves the bookmark's resourceVersion on.
+      periodic.create(meshedPod('ns', 'plain', { injected: false }));
+      const first = await withB.next();
+      expect(first).toEqual({ type: 'BOOKMARK', object: { kind: 'Pod', apiVersion: 'v1', metadata: { resourceVersion: String(periodic.store.resourceVersion) } } });
+      expect((await withB.next()).type).toBe('BOOKMARK');
+      expect(periodic.bookmarksSent).toBeGreaterThanOrEqual(2);
+      expect(without.events).toEqual([]);
+    } finally {
+      await periodic.close();
+    }
+    const timed = await open(`/api/v1/configmaps?watch=true&resourceVersion=${kube.store.resourceVersion}&timeoutSeconds=1&allowWatchBookmarks=1`);
+    expect(await timed.ended).toBe('end');
+    expect(timed.events).toEqual([{ type: 'BOOKMARK', object: { kind: 'ConfigMap', apiVersion: 'v1', metadata: { resourceVersion: String(kube.store.resourceVersion) } } }]);
+  });
+
   it('filters lists and watches by label selector; a label change becomes ADDED or DELETED', async () => {
     kube.create(meshedPod('ns', 'in', { app: 'a' }));
     kube.create(meshedPod('ns', 'out', { app: 'a', injected: false }));
