@@ -46,8 +46,8 @@ export const SETTINGS = [
   'SELF_SIGNED', 'SELF_SIGNED_DIR', 'SERVICE_NAME', 'POD_NAMESPACE', 'WEBHOOK_CONFIG_NAME', 'CA_BUNDLE_SYNC',
   'CA_BUNDLE_SYNC_INTERVAL', 'MAX_BODY_BYTES', 'LOG_LEVEL', 'SIDECAR_IMAGE', 'NATIVE_SIDECAR', 'POD_DNS',
   'COPY_ENV', 'PROXY_CPU_REQUEST', 'PROXY_MEMORY_REQUEST', 'PROXY_CPU_LIMIT', 'PROXY_MEMORY_LIMIT',
-  'READY_TIMEOUT', 'READY_PROBE', 'CLUSTER_DOMAIN', 'CLUSTER_DNS_IP', 'DISCOVER_SERVICE', 'DISCOVER_NAMESPACE',
-  'DISCOVER_PORT', 'EXCLUDED_NAMESPACES',
+  'READY_TIMEOUT', 'READY_PROBE', 'CLUSTER_DOMAIN', 'CLUSTER_DNS_IP', 'EXPANDED_DNS_CONFIG', 'DISCOVER_SERVICE',
+  'DISCOVER_NAMESPACE', 'DISCOVER_PORT', 'EXCLUDED_NAMESPACES',
 ] as const;
 const KNOWN = new Set<string>(SETTINGS);
 
@@ -97,9 +97,10 @@ export function loadAdmissionConfig(env: Env, version: string): Readonly<Admissi
   if (!isLogLevel(logLevel)) r.problem(`LOG_LEVEL=${JSON.stringify(logLevel)} must be debug, info, warn, error or silent`);
   const excluded = new Set(['kube-system', namespace, ...r.list('EXCLUDED_NAMESPACES', [])]);
 
+  const nativeSidecar = r.bool('NATIVE_SIDECAR', true);
   const inject: InjectOptions = Object.freeze({
     sidecarImage: r.string('SIDECAR_IMAGE', `sidemesh/sidecar:${version}`),
-    nativeSidecar: r.bool('NATIVE_SIDECAR', true),
+    nativeSidecar,
     dns: r.bool('POD_DNS', true),
     copyEnv: r.bool('COPY_ENV', true),
     resources: Object.freeze({
@@ -112,6 +113,8 @@ export function loadAdmissionConfig(env: Env, version: string): Readonly<Admissi
     readyProbe: r.oneOf('READY_PROBE', ['exec', 'http'] as const, 'http'),
     clusterDomain: r.string('CLUSTER_DOMAIN', DEFAULT_CLUSTER_DOMAIN),
     clusterDnsIp,
+    // Native sidecars need Kubernetes 1.29, where ExpandedDNSConfig is GA: the same cluster assumption.
+    expandedDnsConfig: r.bool('EXPANDED_DNS_CONFIG', nativeSidecar),
     discoverBaseUrl: `http://${discoverService}.${discoverNamespace}.svc:${discoverPort}`,
     excludedNamespaces: Object.freeze([...excluded]),
     version,

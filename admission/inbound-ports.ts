@@ -3,17 +3,12 @@
  * container of the pod declares nor one the sidecar itself binds. Deterministic: app ports ascending
  * get the lowest free listen ports, so the same pod spec always gets the same map.
  *
- * Conflicts are reported as warnings, never silently dropped.
+ * Conflicts are reported as warnings, never silently dropped. A clash with the sidecar's own ports is
+ * settled before planning (sidecar-ports.ts); the plan itself never maps to or from one of them.
  */
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
-import { INBOUND_PORT_MAX, INBOUND_PORT_MIN, PORT_DNS, PORT_SIDECAR_ADMIN, PORT_SIDECAR_METRICS } from '../lib/names.ts';
-
-/** Ports the sidecar binds in the pod's network namespace, whatever the workload. */
-export const SIDECAR_RESERVED_PORTS: ReadonlyMap<number, string> = new Map([
-  [PORT_SIDECAR_ADMIN, 'admin'],
-  [PORT_SIDECAR_METRICS, 'metrics'],
-  [PORT_DNS, 'DNS'],
-]);
+import { INBOUND_PORT_MAX, INBOUND_PORT_MIN } from '../lib/names.ts';
+import { sidecarPorts } from './sidecar-ports.ts';
 
 export type PortPlan = { ports: Map<number, number>; warnings: string[] } | { error: string; warnings: string[] };
 
@@ -34,18 +29,19 @@ export function appTcpPorts(pod: V1Pod): number[] {
 
 /**
  * Plans the inbound map. `explicit` (from the pod's own `sidemesh.io/inbound-ports`) is used as given,
- * with warnings for listen ports that collide; otherwise the map is allocated.
+ * with warnings for listen ports that collide; otherwise the map is allocated. `dns`: whether the
+ * sidecar binds :53 for this pod. An app port that is one of the sidecar's own gets no listener: its
+ * traffic would land on the sidecar's server, not the app.
  */
-export function planInboundPorts(pod: V1Pod, explicit?: ReadonlyMap<number, number>): PortPlan {
+export function planInboundPorts(pod: V1Pod, explicit?: ReadonlyMap<number, number>, dns = true): PortPlan {
   const warnings: string[] = [];
+  const own = sidecarPorts(dns);
   const declared = new Set<number>();
   for (const c of allContainers(pod)) {
     for (const p of c.ports ?? []) {
       declared.add(p.containerPort);
       if (p.hostPort) declared.add(p.hostPort);
-      const role = SIDECAR_RESERVED_PORTS.get(p.containerPort);
-      if (role) warnings.push(`container ${JSON.stringify(String(c.name ?? '')).slice(0, 40)} port ${p.containerPort} clashes with the sidecar's ${role} port`);
-      else if (p.containerPort >= INBOUND_PORT_MIN && p.containerPort <= INBOUND_PORT_MAX) {
+      if (p.containerPort >= INBOUND_PORT_MIN && p.containerPort <= INBOUND_PORT_MAX) {
         warnings.push(`container ${JSON.stringify(String(c.name ?? '')).slice(0, 40)} port ${p.containerPort} is in the sidecar's inbound range ${INBOUND_PORT_MIN}-${INBOUND_PORT_MAX}`);
       }
     }
@@ -54,7 +50,11 @@ export function planInboundPorts(pod: V1Pod, explicit?: ReadonlyMap<number, numb
   if (explicit) {
     const used = new Set<number>();
     for (const [app, listen] of explicit) {
-      if (SIDECAR_RESERVED_PORTS.has(listen) || declared.has(listen)) warnings.push(`inbound-ports: listen port ${listen} (for ${app}) is already used in the pod`);
+      for (const port of [app, listen]) {
+        const role = own.get(port)?.role;
+        if (role) return { error: `sidemesh.io/inbound-ports: ${port} is the sidecar's ${role} port`, warnings };
+      }
+      if (declared.has(listen)) warnings.push(`inbound-ports: listen port ${listen} (for ${app}) is already used in the pod`);
       if (used.has(listen)) return { error: `sidemesh.io/inbound-ports: listen port ${listen} is given twice`, warnings };
       used.add(listen);
     }
@@ -64,7 +64,8 @@ export function planInboundPorts(pod: V1Pod, explicit?: ReadonlyMap<number, numb
   const ports = new Map<number, number>();
   let next = INBOUND_PORT_MIN;
   for (const app of appTcpPorts(pod)) {
-    while (next <= INBOUND_PORT_MAX && (declared.has(next) || SIDECAR_RESERVED_PORTS.has(next))) next++;
+    if (own.has(app)) continue;
+    while (next <= INBOUND_PORT_MAX && (declared.has(next) || own.has(next))) next++;
     if (next > INBOUND_PORT_MAX) return { error: `no free inbound port left in ${INBOUND_PORT_MIN}-${INBOUND_PORT_MAX} for app port ${app}`, warnings };
     ports.set(app, next++);
   }

@@ -19,10 +19,16 @@ import { planInboundPorts } from './inbound-ports.ts';
 import { applyDns, applyUnprivilegedPorts } from './pod-dns.ts';
 import { type InjectDefaults, resolvePodSettings } from './pod-settings.ts';
 import { CACHE_VOLUME, SIDECAR_NAME, buildSidecar } from './sidecar-container.ts';
+import { resolvePortClashes } from './sidecar-ports.ts';
 
 export interface InjectOptions extends InjectDefaults {
   clusterDomain: string;
   clusterDnsIp: string;
+  /**
+   * The API server accepts up to 32 DNS search domains (ExpandedDNSConfig, GA in 1.28); otherwise the
+   * merged list is cut to 6 and 256 characters (pod-dns.ts).
+   */
+  expandedDnsConfig: boolean;
   /** `http://<discover service>.<namespace>.svc:6100`, no trailing slash. */
   discoverBaseUrl: string;
   /** Never injected, whatever the labels: the webhook's own namespace and kube-system at least. */
@@ -79,14 +85,17 @@ export function injectPod(pod: V1Pod, namespace: string, options: InjectOptions)
 
   const resolved = resolvePodSettings(pod, options);
   if ('error' in resolved) return notInjectable(resolved.error, resolved.warnings);
-  const { settings } = resolved;
-  const plan = planInboundPorts(pod, settings.inboundPorts);
-  if ('error' in plan) return notInjectable(plan.error, [...resolved.warnings, ...plan.warnings]);
+  // The app binding one of the sidecar's ports would crash-loop the pod: settle that first.
+  const clashes = resolvePortClashes(pod, resolved.settings.dns, resolved.settings.inboundPorts);
+  if ('error' in clashes) return notInjectable(clashes.error, [...resolved.warnings, ...clashes.warnings]);
+  const settings = clashes.dns === resolved.settings.dns ? resolved.settings : { ...resolved.settings, dns: clashes.dns };
+  const plan = planInboundPorts(pod, settings.inboundPorts, settings.dns);
+  if ('error' in plan) return notInjectable(plan.error, [...resolved.warnings, ...clashes.warnings, ...plan.warnings]);
   if ((pod.spec.volumes ?? []).some((v) => v.name === CACHE_VOLUME)) return notInjectable(`volume name ${CACHE_VOLUME} is already taken`);
 
   const out = jsonClone(pod);
   const spec = out.spec!;
-  const warnings = [...resolved.warnings, ...plan.warnings];
+  const warnings = [...resolved.warnings, ...clashes.warnings, ...plan.warnings];
 
   const takenPortNames = new Set<string>();
   for (const c of [...(spec.initContainers ?? []), ...spec.containers]) for (const p of c.ports ?? []) if (p.name) takenPortNames.add(p.name);
@@ -104,7 +113,10 @@ export function injectPod(pod: V1Pod, namespace: string, options: InjectOptions)
   else spec.containers = [sidecar, ...spec.containers];
 
   spec.volumes = [...(spec.volumes ?? []), { name: CACHE_VOLUME, emptyDir: { sizeLimit: '16Mi' } }];
-  if (settings.dns) warnings.push(...applyDns(spec, { namespace, clusterDomain: options.clusterDomain, clusterDnsIp: options.clusterDnsIp }));
+  if (settings.dns) {
+    const { clusterDomain, clusterDnsIp, expandedDnsConfig } = options;
+    warnings.push(...applyDns(spec, { namespace, clusterDomain, clusterDnsIp, expandedDnsConfig }));
+  }
   warnings.push(...applyUnprivilegedPorts(spec));
 
   const meta = (out.metadata ??= {});

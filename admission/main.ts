@@ -50,6 +50,8 @@ injection defaults (each has a pod annotation override, see docs/admission.md)
   --ready-probe http|exec     startup probe: GET :15090/ready (default), or exec node in the sidecar
   --cluster-domain NAME       default cluster.local
   --cluster-dns-ip IP         the cluster DNS Service IP, the fallback nameserver (default 10.96.0.10)
+  --expanded-dns-config BOOL  the API server takes 32 DNS searches (k8s >= 1.28), not 6
+                              (default: as --native-sidecar)
   --discover-service NAME     default sidemesh-discover   --discover-namespace NS  default: ours
   --discover-port N           default 6100
   --excluded-namespaces LIST  never injected, besides kube-system and ours (comma-separated)

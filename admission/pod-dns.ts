@@ -9,14 +9,22 @@ import type { V1PodDNSConfigOption, V1PodSpec } from '@kubernetes/client-node';
 export const UNPRIVILEGED_PORT_SYSCTL = 'net.ipv4.ip_unprivileged_port_start';
 export const LOCAL_NAMESERVER = '127.0.0.1';
 
-// API server validation limits for dnsConfig (k8s.io/kubernetes pkg/apis/core/validation).
+// API server validation limits for dnsConfig (k8s.io/kubernetes pkg/apis/core/validation,
+// validateDNSConfig). The search list is counted in entries and in characters joined with spaces.
+// ExpandedDNSConfig (KEP-2595: alpha 1.22, beta and on by default 1.26, GA 1.28) raised 6/256 to
+// 32/2048; an older API server rejects a pod over 6/256, so the injected pod would never be created.
 const MAX_NAMESERVERS = 3;
-const MAX_SEARCHES = 32;
+export const SEARCH_LIMITS = {
+  legacy: { paths: 6, chars: 256 },
+  expanded: { paths: 32, chars: 2048 },
+} as const;
 
 export interface DnsInput {
   namespace: string;
   clusterDomain: string;
   clusterDnsIp: string;
+  /** The API server has ExpandedDNSConfig: allow 32 searches / 2048 characters instead of 6 / 256. */
+  expandedDnsConfig: boolean;
 }
 
 /** The search list the kubelet writes for ClusterFirst, so short names resolve as they did before. */
@@ -42,7 +50,9 @@ export function applyDns(spec: V1PodSpec, input: DnsInput): string[] {
   if (nameservers.length > MAX_NAMESERVERS) warnings.push(`dnsConfig: kept ${MAX_NAMESERVERS} nameservers, dropped ${nameservers.slice(MAX_NAMESERVERS).join(',')}`.slice(0, 120));
 
   const base = policy === 'None' && (theirs.searches?.length ?? 0) > 0 ? [] : clusterSearches(input.namespace, input.clusterDomain);
-  const searches = unique([...base, ...(theirs.searches ?? [])]).slice(0, MAX_SEARCHES);
+  const limits = input.expandedDnsConfig ? SEARCH_LIMITS.expanded : SEARCH_LIMITS.legacy;
+  const { kept: searches, dropped } = capSearches(unique([...base, ...(theirs.searches ?? [])]), limits);
+  if (dropped.length > 0) warnings.push(`dnsConfig searches cut to the API server's ${limits.paths} / ${limits.chars} chars, dropped ${dropped.join(',')}`.slice(0, 120));
 
   const options: V1PodDNSConfigOption[] = jsonClone(theirs.options ?? []);
   if (!options.some((o) => o.name === 'ndots')) options.unshift({ name: 'ndots', value: '5' });
@@ -66,6 +76,17 @@ export function applyUnprivilegedPorts(spec: V1PodSpec): string[] {
   const was = existing.value;
   existing.value = '0';
   return [`sysctl ${UNPRIVILEGED_PORT_SYSCTL}=${JSON.stringify(was).slice(0, 12)} overridden with 0 so the sidecar can bind :53`];
+}
+
+/**
+ * The longest prefix of `searches` within the API server's limits: the mesh's own searches come first,
+ * so they are kept and the pod's later ones are dropped. Cutting a prefix keeps the search order.
+ */
+export function capSearches(searches: readonly string[], limits: { paths: number; chars: number }): { kept: string[]; dropped: string[] } {
+  let n = 0;
+  let chars = -1;
+  while (n < searches.length && n < limits.paths && chars + 1 + searches[n].length <= limits.chars) chars += 1 + searches[n++].length;
+  return { kept: searches.slice(0, n), dropped: searches.slice(n) };
 }
 
 function unique(values: string[]): string[] {

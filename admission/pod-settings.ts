@@ -102,10 +102,12 @@ export function resolvePodSettings(pod: V1Pod, defaults: InjectDefaults): Settin
     else warnings.push(`main container ${JSON.stringify(wantedMain).slice(0, 40)} not found; using ${JSON.stringify(mainContainer)}`);
   }
 
-  const service = ann[ANNOTATION_SERVICE] ?? labels['app.kubernetes.io/name'] ?? labels.app;
+  // An empty value counts as unset, as in discover (discover/kube-convert.ts): both must name the
+  // same workload, or the sidecar polls a document discover never serves.
+  const service = nonEmpty(ann[ANNOTATION_SERVICE]) ?? nonEmpty(labels['app.kubernetes.io/name']) ?? nonEmpty(labels.app);
   if (!service) return { error: 'no service name: set label app.kubernetes.io/name or annotation sidemesh.io/service', warnings };
   if (!LABEL_VALUE.test(service)) return { error: `service name ${JSON.stringify(service).slice(0, 40)} is not a label value`, warnings };
-  const plugin = ann[ANNOTATION_PLUGIN] ?? DEFAULT_PLUGIN;
+  const plugin = nonEmpty(ann[ANNOTATION_PLUGIN]) ?? DEFAULT_PLUGIN;
   if (!LABEL_VALUE.test(plugin)) return { error: `plugin id ${JSON.stringify(plugin).slice(0, 40)} is not a label value`, warnings };
 
   let inboundPorts: Map<number, number> | undefined;
@@ -164,6 +166,10 @@ export function resolvePodSettings(pod: V1Pod, defaults: InjectDefaults): Settin
     inboundPorts,
   };
   return { settings, warnings };
+}
+
+function nonEmpty(v: string | undefined): string | undefined {
+  return v === '' ? undefined : v;
 }
 
 /** Quantities as the sidecar's config loader and the docs accept them (exported for config.ts). */

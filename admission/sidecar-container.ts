@@ -112,15 +112,18 @@ export function buildSidecar(input: SidecarInput): V1Container {
   // is the webhook's: both are set explicitly already, and one name appears once.
   const setBelow = new Set([...pluginNames, ...(settings.dns ? [] : ['SIDEMESH_DNS_ENABLED'])]);
   const env: V1EnvVar[] = [
-    ...(settings.copyEnv ? sharedEnv(input.main, pluginNames) : []),
-    ...(copyEnvFrom ? ENV_FROM_OVERRIDES.filter((n) => !setBelow.has(n)).map((name) => ({ name, value: '' })) : []),
-    ...settings.pluginEnv.filter((e) => !OWN_ENV.has(e.name)),
+    // The webhook's own variables first: Kubernetes expands `$(VAR)` in a value only from entries
+    // defined before it (and envFrom), so a copied `ADVERTISE=http://$(POD_IP):8080` must follow
+    // POD_IP. No copied or plugin entry has one of these names (OWN_ENV): the order changes no value.
     { name: ENV.NAMESPACE, value: namespace },
     { name: ENV.SERVICE_ALIAS, value: settings.service },
     { name: ENV.PLUGIN_ID, value: settings.plugin },
     { name: ENV.DISCOVER_URL, value: input.discoverBaseUrl + resourcesPath(namespace, settings.service, settings.plugin) },
     { name: ENV.POD_NAME, valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     { name: ENV.POD_IP, valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+    ...(settings.copyEnv ? sharedEnv(input.main, pluginNames) : []),
+    ...(copyEnvFrom ? ENV_FROM_OVERRIDES.filter((n) => !setBelow.has(n)).map((name) => ({ name, value: '' })) : []),
+    ...settings.pluginEnv.filter((e) => !OWN_ENV.has(e.name)),
     // The pod's resolv.conf does not point at the sidecar: its DNS responder would answer nobody.
     ...(settings.dns ? [] : [{ name: 'SIDEMESH_DNS_ENABLED', value: 'false' }]),
   ];

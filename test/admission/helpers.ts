@@ -31,6 +31,7 @@ export const options: InjectOptions = Object.freeze({
   readyProbe: 'exec',
   clusterDomain: 'cluster.local',
   clusterDnsIp: '10.96.0.10',
+  expandedDnsConfig: true,
   discoverBaseUrl: 'http://sidemesh-discover.sidemesh-system.svc:6100',
   excludedNamespaces: ['kube-system', 'sidemesh-system'],
   version: '0.1.0',

@@ -127,28 +127,51 @@ describe('an already-injected pod (captured reinvocation)', () => {
 });
 
 describe('conflicting ports', () => {
-  const { pod, response } = admit('conflicting-ports.json');
-
-  it('injects, warning about each reserved or in-range port, each warning ≤ 120 characters', () => {
+  it('does not inject a pod whose containers use the sidecar\'s metrics and admin ports, and says why', () => {
+    const { response, outcome } = admit('conflicting-ports.json');
+    expect(outcome).toMatchObject({ result: 'error', skipped: 'not-injectable' });
+    expect(response.patch).toBeUndefined();
     const w: string[] = response.warnings;
-    expect(w.some((x) => x.includes('15090') && x.includes('metrics'))).toBe(true);
+    expect(w.some((x) => x.includes('15090') && x.includes('metrics') && x.includes('not injected'))).toBe(true);
     expect(w.some((x) => x.includes('15000') && x.includes('admin'))).toBe(true);
-    expect(w.some((x) => x.includes('65301') && x.includes('inbound range'))).toBe(true);
-    expect(w.some((x) => x.includes('65302'))).toBe(true);
-    expect(w.some((x) => x.includes('ip_unprivileged_port_start'))).toBe(true);
     for (const x of w) {
       expect(x.length).toBeLessThanOrEqual(120);
       expect(x.startsWith('sidemesh: ')).toBe(true);
     }
   });
 
+  // The same pod with its metrics on 9404 and no admin port: 53/UDP is left, which only turns the
+  // sidecar's DNS off.
+  const review = fixture('conflicting-ports.json');
+  const [kafka, exporter] = review.request.object.spec!.containers;
+  kafka.ports!.find((p) => p.containerPort === 15090)!.containerPort = 9404;
+  exporter.ports = exporter.ports!.filter((p) => p.containerPort !== 15000);
+  const out = reviewAdmission(JSON.stringify(review), options);
+  const response = JSON.parse(out.body).response;
+  const pod = applyResponsePatch(review.request.object, response) as V1Pod;
+
+  it('injects the rest, warning about each in-range port and the DNS port, each warning ≤ 120 characters', () => {
+    expect(out.result).toBe('injected');
+    const w: string[] = response.warnings;
+    expect(w.some((x) => x.includes('65301') && x.includes('inbound range'))).toBe(true);
+    expect(w.some((x) => x.includes('65302'))).toBe(true);
+    expect(w.some((x) => x.includes('port 53') && x.includes('DNS is off'))).toBe(true);
+    expect(w.some((x) => x.includes('ip_unprivileged_port_start'))).toBe(true);
+    for (const x of w) {
+      expect(x.length).toBeLessThanOrEqual(120);
+      expect(x.startsWith('sidemesh: ')).toBe(true);
+    }
+    expect(env(sidecarOf(pod)).SIDEMESH_DNS_ENABLED).toBe('false');
+    expect(pod.spec!.dnsPolicy).toBe('ClusterFirst');
+  });
+
   it('allocates around every declared port and skips UDP ones', () => {
     const map = pod.metadata!.annotations!['sidemesh.io/inbound-ports'];
-    // TCP app ports 9092, 9308, 15000, 15090, 65301 (ascending); 65301 and 65302 are declared, so taken.
-    expect(map).toBe('9092=65303,9308=65304,15000=65305,15090=65306,65301=65307');
+    // TCP app ports 9092, 9308, 9404, 65301 (ascending); 65301 and 65302 are declared, so taken.
+    expect(map).toBe('9092=65303,9308=65304,9404=65305,65301=65306');
     const names = sidecarOf(pod).ports!.map((p) => p.name);
     // The app already uses the name sm-in-65303: the sidecar's port stays unnamed rather than clash.
-    expect(names).toEqual(['sm-metrics', undefined, 'sm-in-65304', 'sm-in-65305', 'sm-in-65306', 'sm-in-65307']);
+    expect(names).toEqual(['sm-metrics', undefined, 'sm-in-65304', 'sm-in-65305', 'sm-in-65306']);
     expect(pod.spec!.securityContext!.sysctls).toEqual([{ name: 'net.ipv4.ip_unprivileged_port_start', value: '0' }]);
   });
 
@@ -180,6 +203,17 @@ describe('skips', () => {
     expect(r.skipped).toBe('not-injectable');
     expect(r.pod).toBe(pod);
     expect(r.warnings.join()).toMatch(/app.kubernetes.io\/name/);
+  });
+
+  it('an empty sidemesh.io/service or plugin annotation counts as unset, as in discover', () => {
+    const pod = fixture('deployment-pod.json').request.object;
+    pod.metadata!.annotations = { ...pod.metadata!.annotations, 'sidemesh.io/service': '', 'sidemesh.io/plugin': '' };
+    const r = injectPod(pod, 'shop', options);
+    expect(r.skipped).toBeUndefined();
+    expect(env(sidecarOf(r.pod)).DISCOVER_URL).toBe('http://sidemesh-discover.sidemesh-system.svc:6100/v1/resources/shop/web/mesh');
+    delete pod.metadata!.labels!['app.kubernetes.io/name'];
+    pod.metadata!.labels!.app = 'shop-web';
+    expect(env(sidecarOf(injectPod(pod, 'shop', options).pod)).SERVICE_ALIAS).toBe('shop-web');
   });
 
   it('an unparseable explicit inbound-ports annotation', () => {

@@ -49,6 +49,20 @@ function resolvedEnv(c: V1Container, envFromValues: Record<string, string>): Rec
   return out;
 }
 
+/**
+ * The kubelet's env with `$(VAR)` references expanded: envFrom first, then each `env` entry in order,
+ * a reference resolving only to what is already set (kubelet makeEnvironmentVariables; an unresolved
+ * reference stays as written, `$$` is a literal `$`).
+ */
+function kubeletEnv(c: V1Container, envFromValues: Record<string, string>, fields: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = c.envFrom?.length ? { ...envFromValues } : {};
+  for (const e of c.env ?? []) {
+    if (e.value === undefined) out[e.name] = fields[e.valueFrom?.fieldRef?.fieldPath ?? ''] ?? '';
+    else out[e.name] = e.value.replace(/\$\$|\$\(([-._a-zA-Z0-9]+)\)/g, (m, name?: string) => (name === undefined ? '$' : (out[name] ?? m)));
+  }
+  return out;
+}
+
 describe('the env a sidecar shares with the app (copy-env)', () => {
   it("copies the app's variables but not its log level, Node.js or sidemesh settings", () => {
     const names = (sidecar({ name: 'web', env: appEnv }).env ?? []).map((e) => e.name);
@@ -91,6 +105,27 @@ describe('the env a sidecar shares with the app (copy-env)', () => {
     const off = sidecar({ name: 'web', envFrom: [{ configMapRef: { name: 'x' } }] }, { copyEnv: false });
     expect(off.envFrom).toBeUndefined();
     expect(names(off)).not.toContain('NODE_OPTIONS');
+  });
+
+  it("expands a copied or plugin variable that refers to the webhook's own, like POD_IP", () => {
+    const c = sidecar(
+      {
+        name: 'web',
+        env: [
+          { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+          { name: 'ADVERTISE', value: 'http://$(POD_IP):8080' },
+          { name: 'PEERS', value: 'web.$(NAMESPACE).svc' },
+        ],
+        envFrom: [{ configMapRef: { name: 'web-config' } }],
+      },
+      { pluginEnv: [{ name: 'TRACE_TAG', value: '$(POD_NAME)' }] },
+    );
+    const env = kubeletEnv(c, { LOG_LEVEL: 'trace' }, { 'status.podIP': '198.18.0.5', 'metadata.name': 'web-7d9f' });
+    expect(env.ADVERTISE).toBe('http://198.18.0.5:8080');
+    expect(env.PEERS).toBe('web.shop.svc');
+    expect(env.TRACE_TAG).toBe('web-7d9f');
+    // Still an explicit entry over envFrom.
+    expect(env.LOG_LEVEL).toBe('');
   });
 
   it('overrides every variable the sidecar reads', () => {
