@@ -56,7 +56,9 @@ export function generateView(s: Scale): ClusterView {
     }
     for (let w = 0; w < s.workloadsPerNs; w++) {
       const name = `wl${w}`;
-      view.pods.set(`${ns}/${name}-0`, { namespace: ns, name: `${name}-0`, ip: ip(next++), service: name, plugin: 'mesh', inboundPorts: '8080=65301' });
+      // The apps bind the pod IP (sidemesh.io/app-bind: specific), so the Services on their port 8080
+      // are meshed too (docs/discover.md, "Same port"): every document holds the namespace's Services.
+      view.pods.set(`${ns}/${name}-0`, { namespace: ns, name: `${name}-0`, ip: ip(next++), service: name, plugin: 'mesh', inboundPorts: '8080=65301', appBind: 'specific' });
     }
   }
   return view;
