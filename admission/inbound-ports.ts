@@ -37,9 +37,12 @@ export function planInboundPorts(pod: V1Pod, explicit?: ReadonlyMap<number, numb
   const warnings: string[] = [];
   const own = sidecarPorts(dns);
   const declared = new Set<number>();
+  /** TCP ports a container binds in the pod (a hostPort is bound on the node). */
+  const boundBy = new Map<number, string>();
   for (const c of allContainers(pod)) {
     for (const p of c.ports ?? []) {
       declared.add(p.containerPort);
+      if ((p.protocol ?? 'TCP') === 'TCP') boundBy.set(p.containerPort, String(c.name ?? '').slice(0, 40));
       if (p.hostPort) declared.add(p.hostPort);
       if (p.containerPort >= INBOUND_PORT_MIN && p.containerPort <= INBOUND_PORT_MAX) {
         warnings.push(`container ${JSON.stringify(String(c.name ?? '')).slice(0, 40)} port ${p.containerPort} is in the sidecar's inbound range ${INBOUND_PORT_MIN}-${INBOUND_PORT_MAX}`);
@@ -54,6 +57,10 @@ export function planInboundPorts(pod: V1Pod, explicit?: ReadonlyMap<number, numb
         const role = own.get(port)?.role;
         if (role) return { error: `sidemesh.io/inbound-ports: ${port} is the sidecar's ${role} port`, warnings };
       }
+      // The sidecar binds the listen port on every address, first (native sidecar): the container's
+      // own bind would fail and the pod crash-loop.
+      const owner = boundBy.get(listen);
+      if (owner !== undefined) return { error: `sidemesh.io/inbound-ports: listen port ${listen} is container ${JSON.stringify(owner)}'s port (both would bind it)`, warnings };
       if (declared.has(listen)) warnings.push(`inbound-ports: listen port ${listen} (for ${app}) is already used in the pod`);
       if (used.has(listen)) return { error: `sidemesh.io/inbound-ports: listen port ${listen} is given twice`, warnings };
       used.add(listen);

@@ -74,6 +74,15 @@ describe('the inbound plan', () => {
     expect(planInboundPorts(p, undefined, false)).toEqual({ ports: new Map([[53, 65301], [8080, 65302]]), warnings: [] });
     expect(planInboundPorts(p, new Map([[15090, 65301]]))).toMatchObject({ error: expect.stringContaining('15090') });
     expect(planInboundPorts(p, new Map([[8080, 53]]))).toMatchObject({ error: expect.stringContaining("sidecar's DNS port") });
-    expect(planInboundPorts(p, new Map([[8080, 53]]), false)).toMatchObject({ ports: new Map([[8080, 53]]) });
+    // Without the sidecar's DNS, 53 is free for a listener, but not when a container binds 53 itself.
+    expect(planInboundPorts(pod([{ containerPort: 8080 }]), new Map([[8080, 53]]), false)).toMatchObject({ ports: new Map([[8080, 53]]) });
+    expect(planInboundPorts(p, new Map([[8080, 53]]), false)).toMatchObject({ error: expect.stringContaining('listen port 53 is container') });
+  });
+
+  it('refuses an explicit listen port that a container binds itself (both would bind it)', () => {
+    const p = pod([{ containerPort: 8080 }, { containerPort: 9100 }]);
+    expect(planInboundPorts(p, new Map([[8080, 9100]]))).toMatchObject({ error: expect.stringMatching(/listen port 9100 is container "\w+"'s port/) });
+    // A UDP port of the same number is no clash.
+    expect(planInboundPorts(pod([{ containerPort: 8080 }, { containerPort: 9100, protocol: 'UDP' }]), new Map([[8080, 9100]]))).toMatchObject({ ports: new Map([[8080, 9100]]) });
   });
 });
