@@ -194,7 +194,8 @@ export async function main(args: string[], env: Env): Promise<number> {
     stack.push({ name: 'dns', close: () => dnsServer.close() });
     stack.push({ name: 'sidecar', close: () => proxy.close() });
     await proxy.start();
-    if (proxy.applied !== undefined) onApplied(proxy.applied);
+    // What onDocumentApplied was given, in case it ran before the banner could be printed.
+    if (proxy.servable !== undefined) onApplied(proxy.servable);
 
     const onSignal = () => stopRequested();
     process.once('SIGINT', onSignal);

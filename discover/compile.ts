@@ -95,20 +95,24 @@ export function compileDocument(input: CompileInput): ResourceDocument | undefin
   // refuses a specific address next to a wildcard one on one port), and in the native-sidecar order
   // the app would fail to bind instead. A Service on such a port is left out, name and all, so calls
   // to it go to its ClusterIP, outside the mesh, rather than to the app itself.
-  // An app that binds a specific address (annotation sidemesh.io/app-bind: specific, on every pod)
-  // leaves its own ports free on the VIPs.
-  let appBindsWildcard = true;
-  if (pods.length > 0) {
-    appBindsWildcard = false;
-    for (const { pod } of pods) {
-      if (pod.appBind === 'specific') continue;
-      appBindsWildcard = true;
-      if (pod.appBind !== undefined && pod.appBind !== 'wildcard') {
-        problems.push({ path: `pods/${pod.name}.annotations["${ANNOTATION_APP_BIND}"]`, message: `must be one of ${APP_BIND_VALUES.join(', ')} (read as wildcard)` });
-      }
+  // The document is the same for every pod of the workload, and its pods may differ (a rollout
+  // changes the port map): the ports of every pod count. An app that binds a specific address
+  // (annotation sidemesh.io/app-bind: specific) leaves its own ports free on the VIPs.
+  const podPorts = new Set<number>([METRICS_PORT, ...inbound.values()]);
+  let appBindsWildcard = pods.length === 0;
+  for (const { pod, inbound: map } of pods) {
+    const specific = pod.appBind === 'specific';
+    if (!specific) appBindsWildcard = true;
+    if (pod.appBind !== undefined && !specific && pod.appBind !== 'wildcard') {
+      problems.push({ path: `pods/${pod.name}.annotations["${ANNOTATION_APP_BIND}"]`, message: `must be one of ${APP_BIND_VALUES.join(', ')} (read as wildcard)` });
+    }
+    if (!(map instanceof Map)) continue;
+    for (const [app, listen] of map) {
+      podPorts.add(listen);
+      if (!specific) podPorts.add(app);
     }
   }
-  const podPorts = new Set<number>([METRICS_PORT, ...inbound.values(), ...(appBindsWildcard ? inbound.keys() : [])]);
+  if (appBindsWildcard) for (const app of inbound.keys()) podPorts.add(app);
 
   // Outbound: the Services the workload may call, and per Service port the entry that configures it.
   const entries = new Map<string, ParsedService>();

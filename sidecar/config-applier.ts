@@ -51,6 +51,7 @@ export class ConfigApplier {
   #queue: Promise<void> = Promise.resolve();
   #retryTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  #closing: Promise<void> | undefined;
 
   constructor(options: ConfigApplierOptions) {
     this.#o = options;
@@ -130,7 +131,18 @@ export class ConfigApplier {
     const unbound = new Set<string>();
     for (const l of this.#degraded.values()) if (l.direction === 'outbound') unbound.add(l.address);
     if (unbound.size === 0) return doc;
+    // An address several Services share (`sidemesh up --single-address`: all on 127.0.0.1, a port
+    // each) is not a VIP: withholding it would hide every name, the bound ones too.
+    const services = new Map<string, Set<string>>();
+    for (const l of doc.listeners) if (l.direction === 'outbound') (services.get(l.address) ?? services.set(l.address, new Set()).get(l.address)!).add(l.service);
+    for (const a of unbound) if ((services.get(a)?.size ?? 0) > 1) unbound.delete(a);
+    if (unbound.size === 0) return doc;
     return { ...doc, dns: { ...doc.dns, records: doc.dns.records.filter((r) => !unbound.has(r.address)) } };
+  }
+
+  /** The document in force as the DNS may serve it (#servable), if any. */
+  get servable(): ResourceDocument | undefined {
+    return this.#applied === undefined ? undefined : this.#servable(this.#applied);
   }
 
   /**
@@ -140,16 +152,20 @@ export class ConfigApplier {
    * with us (Istio drains inbound listeners only, for the same reason). With native sidecars the app
    * has exited before we are told to stop, so nothing holds us. Then upstream pools close. Idempotent.
    */
-  async close(graceMs = this.#o.drainGraceMs): Promise<void> {
+  close(graceMs = this.#o.drainGraceMs): Promise<void> {
+    return (this.#closing ??= this.#close(graceMs));
+  }
+
+  async #close(graceMs: number): Promise<void> {
     this.#closed = true;
     if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
-    await this.#queue;
+    await this.#queue.catch(() => undefined);
     const deadline = performance.now() + graceMs;
     const running = [...this.#listeners.values()];
     this.#listeners.clear();
     const outbound = running.filter((l) => l.state.listener.direction === 'outbound');
     let inboundDrained = false;
-    const inbound = Promise.all([...running.filter((l) => l.state.listener.direction !== 'outbound').map((l) => l.close(graceMs)), ...this.#draining]).then(() => {
+    const inbound = Promise.allSettled([...running.filter((l) => l.state.listener.direction !== 'outbound').map((l) => l.close(graceMs)), ...this.#draining]).then(() => {
       inboundDrained = true;
     });
     await new Promise<void>((resolve) => {
@@ -162,8 +178,8 @@ export class ConfigApplier {
       const poll = setInterval(check, 50);
       void inbound.then(check);
     });
-    await Promise.all([inbound, ...outbound.map((l) => l.close(Math.max(0, deadline - performance.now())))]);
-    await Promise.all([...this.#clusters.values()].map((c) => c.close(true)));
+    await Promise.allSettled([inbound, ...outbound.map((l) => l.close(Math.max(0, deadline - performance.now())))]);
+    await Promise.allSettled([...this.#clusters.values()].map((c) => c.close(true)));
     this.#clusters.clear();
   }
 
@@ -222,7 +238,7 @@ export class ConfigApplier {
     if (this.#retryTimer !== undefined || this.#degraded.size === 0 || this.#closed) return;
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
-      this.#queue = this.#queue.then(async () => {
+      const job = this.#queue.then(async () => {
         if (this.#closed) return;
         const pending = [...this.#degraded];
         this.#degraded.clear();
@@ -233,6 +249,7 @@ export class ConfigApplier {
         // A VIP that bound now may have its names back.
         if (this.#degraded.size < pending.length && this.#applied !== undefined) await this.#o.onApplied?.(this.#servable(this.#applied));
       });
+      this.#queue = job.catch((err: unknown) => this.#o.log.warn('listener bind retry failed', { err }));
     }, this.#o.bindRetryMs);
     this.#retryTimer.unref();
   }

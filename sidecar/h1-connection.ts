@@ -99,7 +99,8 @@ export class ClientConn implements ParserHandler {
 
   /** `address:port` the client connected to (Host for a Host-less HTTP/1.0 request). */
   get localAuthority(): string {
-    const address = this.socket.localAddress ?? '127.0.0.1';
+    let address = this.socket.localAddress ?? '127.0.0.1';
+    if (address.startsWith('::ffff:') && address.includes('.')) address = address.slice(7);
     return `${address.includes(':') ? `[${address}]` : address}:${this.socket.localPort ?? 80}`;
   }
 
@@ -126,6 +127,8 @@ export class ClientConn implements ParserHandler {
   #upgradeHead: Buffer | undefined;
 
   #onEnd = (): void => {
+    // A pending fault answers what is queued, then closes: the client's FIN changes nothing.
+    if (this.#faultAfter !== undefined) return;
     // A request cut off mid-head or mid-body can never complete: the client is gone.
     if (this.#reading !== undefined || this.requestStartedAt > 0) {
       this.socket.destroy();
@@ -322,7 +325,9 @@ export class ClientConn implements ParserHandler {
 
   /** Stop reading while requests queue up or a body cannot move; resume when it can. */
   #flow(): void {
-    const pause = this.#pipelined.length > 0 || this.#bodyHeld || this.#upstreamFull !== undefined || this.#faultAfter !== undefined;
+    // With a fault pending nothing more is parsed (#onData drops the bytes), so reading goes on: a
+    // client that resets is seen at once, and its requests stop holding upstream sockets and slots.
+    const pause = this.#faultAfter === undefined && (this.#pipelined.length > 0 || this.#bodyHeld || this.#upstreamFull !== undefined);
     if (pause === this.#paused || this.#gone) return;
     this.#paused = pause;
     if (pause) this.socket.pause();

@@ -207,6 +207,8 @@ export class H1Exchange {
     if (this.finished) return;
     this.finished = true;
     this.client.out.finish(this.out === 'chunked');
+    // Before the next pipelined request starts (finishResponse), or it would find this one's slot taken.
+    this.releaseHolds();
     this.client.finishResponse(this, this.closeAfter);
     this.record(this.status);
   }
@@ -285,15 +287,13 @@ export class H1Exchange {
     if (this.finished) return;
     this.finished = true;
     if (this.body !== undefined) this.body.sink = undefined;
+    this.releaseHolds();
     const status = this.client.fault(this, cause);
     this.record(status === 0 && this.headSent ? this.status : status);
   }
 
-  /** Metrics and cleanup, once per request. */
-  record(status: number): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
-    this.timer = this.retryTimer = undefined;
+  /** Gives back the circuit breaker's request and retry slots this request holds (once). */
+  releaseHolds(): void {
     const b = this.up?.balancer;
     if (this.holdsRetry) {
       this.holdsRetry = false;
@@ -303,6 +303,14 @@ export class H1Exchange {
       this.holdsRequest = false;
       b!.releaseRequest();
     }
+  }
+
+  /** Metrics and cleanup, once per request. */
+  record(status: number): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.timer = this.retryTimer = undefined;
+    this.releaseHolds();
     const t = this.traffic;
     t.request(status, methodLabel(this.method));
     if (this.up === undefined) return;

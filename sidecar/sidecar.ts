@@ -104,6 +104,11 @@ export class Sidecar {
     return this.#applier.applied;
   }
 
+  /** The applied document as the DNS may serve it: no name for a VIP that is not bound (config-applier.ts). */
+  get servable(): ResourceDocument | undefined {
+    return this.#applier.servable;
+  }
+
   /** Bound addresses (port 0 in the config resolves here). */
   get adminAddress(): HostPort | undefined {
     return this.#adminAt;

@@ -140,6 +140,17 @@ describe('compileDocument', () => {
       expect(doc.status.errors.map((e) => e.path)).toEqual(['services["demo/metrics"]', 'services["demo/side"]']);
     });
 
+    it('counts the ports of every pod of the workload (a rollout changes the port map)', () => {
+      const v = viewOf({
+        services: [service('demo', 'web', [{ port: 9090 }]), service('demo', 'orders', [{ port: 8080 }]), service('demo', 'side', [{ port: 65302 }]), service('demo', 'echo', [{ port: 9000 }])],
+        // The old pod maps only 9090; the new one also serves 8080, and its 9090 moved to 65302.
+        pods: [pod('demo', 'web-a', 'web', '9090=65301'), pod('demo', 'web-b', 'web', '8080=65301,9090=65302')],
+      });
+      const doc = compile(v, { namespace: 'demo', service: 'web', plugin: 'mesh' });
+      expect(doc.listeners.filter((l) => l.direction === 'outbound').map((l) => l.name)).toEqual(['outbound|echo.demo|9000']);
+      expect(doc.status.errors.map((e) => e.path)).toEqual(['services["demo/orders"]', 'services["demo/side"]']);
+    });
+
     it('an unknown app-bind value is reported and read as wildcard', () => {
       const doc = compile(view('loopback'), { namespace: 'demo', service: 'web', plugin: 'mesh' });
       expect(doc.status.errors.map((e) => e.path)).toContain('pods/web-0.annotations["sidemesh.io/app-bind"]');

@@ -178,4 +178,32 @@ describe('config loop and applier', () => {
     await waitFor(() => served.at(-1)!.length === 3);
     expect(served.at(-1)).toEqual(records.map((r) => r.name));
   });
+
+  it('withholds no name for an address several Services share (sidemesh up --single-address), and close() is idempotent', async () => {
+    const SHARED = '127.132.0.3';
+    const squatter = createServer();
+    await new Promise<void>((r) => squatter.listen(8090, SHARED, r));
+    cleanup.push(() => new Promise((r) => squatter.close(r)));
+    const discover = await new FakeDiscover().start();
+    cleanup.push(() => discover.stop());
+    const [a] = await upstreams('a');
+    const base = document({ listeners: [httpListener(SHARED, 8089, 'orders'), httpListener(SHARED, 8090, 'billing')], clusters: [cluster('orders', [ep(a.port)]), cluster('billing', [ep(a.port)])] });
+    const records = [
+      { name: 'billing.shop.svc.cluster.local', address: SHARED },
+      { name: 'orders.shop.svc.cluster.local', address: SHARED },
+    ];
+    const { version: _v, ...body } = { ...base, dns: { ...base.dns, records } };
+    const doc = { ...body, version: contentHash(canonicalJson(body)) };
+    discover.set(doc);
+    const served: string[][] = [];
+    const sidecar = await startSidecar(sidecarEnv(discover), { onDocumentApplied: (d) => void served.push(d.dns.records.map((r) => r.name)) });
+    await waitFor(() => served.length > 0);
+    expect(sidecar.applied !== undefined && JSON.parse((await admin(sidecar, '/ready')).text).degradedListeners).toEqual(['outbound|billing|8090']);
+    // Hiding 127.132.0.3 would hide orders too, whose listener serves.
+    expect(served[0]).toEqual(records.map((r) => r.name));
+    expect(sidecar.servable?.dns.records).toEqual(records);
+    const first = sidecar.close(200);
+    expect(sidecar.close(200)).toBe(first);
+    await first;
+  });
 });

@@ -217,6 +217,34 @@ describe('HTTP/1.1 request rules on the sidecar', () => {
     expect(await metricsText(sidecar!)).not.toMatch(/sidemesh_proxy_errors_total\{cause="overflow"\}/);
   });
 
+  it('behind a pending 400, a client that half-closes still gets every answer; one that resets frees its requests at once', async () => {
+    const answers: Socket[] = [];
+    const up = await scripted((head, s) => {
+      if (head.includes('/hold')) answers.push(s);
+      else setTimeout(() => s.write(OK(head.split(' ')[1])), 100);
+    });
+    await mesh(8188, [up], { circuitBreaker: { ...policy().circuitBreaker, maxRequests: 1 } });
+    const pipelined = 'GET /a HTTP/1.1\r\nHost: orders\r\n\r\nGET /b HTTP/1.1\r\nHost: orders\r\n\r\nGET /\x01 HTTP/1.1\r\n\r\n';
+    // Half-close right after the bytes: both answers, in order, then the 400.
+    const halfClosed = await new Promise<string>((resolve) => {
+      const s = connect(8188, VIP, () => s.end(pipelined, 'latin1'));
+      let got = '';
+      s.on('data', (d) => (got += d.toString('latin1')));
+      s.on('close', () => resolve(got));
+      s.on('error', () => undefined);
+    });
+    expect(halfClosed.startsWith(OK('/a') + OK('/b'))).toBe(true);
+    expect(halfClosed.slice((OK('/a') + OK('/b')).length)).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    // A request the upstream never answers, with a pending fault behind it: the client's reset
+    // frees its only MaxRequests slot, so the next client is served.
+    const gone = connect(8188, VIP, () => gone.write('GET /hold HTTP/1.1\r\nHost: orders\r\n\r\nGET /\x01 HTTP/1.1\r\n\r\n', 'latin1'));
+    gone.on('error', () => undefined);
+    await waitFor(() => answers.length === 1);
+    gone.resetAndDestroy();
+    const next = await client(8188, ['GET /c HTTP/1.1\r\nHost: orders\r\n\r\n'], { done: (g) => g.endsWith('/c') || g.includes('overflow') });
+    expect(next.got).toBe(OK('/c'));
+  });
+
   it('a request whose body turns out malformed is cut, with the requests behind it', async () => {
     const up = await scripted((head, s) => setTimeout(() => s.write(OK(head.split(' ')[1])), 100));
     await mesh(8186, [up]);
