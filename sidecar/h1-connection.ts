@@ -22,6 +22,7 @@ import type { HttpListenerState } from './http-listener.ts';
 import type { SidecarMetrics } from './metrics.ts';
 import { countFault, rawProxyErrorResponse, sendRawProxyError, type ProxyCause } from './proxy-error.ts';
 import type { UpstreamCluster } from './upstream-cluster.ts';
+import { UpstreamLinks } from './h1-upstream-links.ts';
 import { forwardUpgrade, type UpgradeRequest } from './upgrade-proxy.ts';
 import { clientAddress } from './listener-lifecycle.ts';
 
@@ -55,10 +56,8 @@ export class ClientConn implements ParserHandler {
   requestStartedAt = 0;
   idleSince = 0;
   #bodyHeld = false;
-  /** The upstream socket our request body waits on (its buffer is full), if any. */
-  #upstreamFull: Socket | undefined;
-  /** The upstream socket paused because our socket to the client is full, if any. */
-  #upstreamPaused: Socket | undefined;
+  /** Backpressure with the upstream sockets of this connection's requests. */
+  readonly #links: UpstreamLinks;
   #paused = false;
   #closing = false;
   #gone = false;
@@ -75,6 +74,7 @@ export class ClientConn implements ParserHandler {
   constructor(socket: Socket, host: ConnHost, sharedReads: boolean) {
     this.socket = socket;
     this.out = new ResponseWriter(socket);
+    this.#links = new UpstreamLinks(socket, () => this.#flow());
     this.remoteAddress = clientAddress(socket);
     this.#host = host;
     this.#parser = createH1Parser('request', this);
@@ -271,63 +271,26 @@ export class ClientConn implements ParserHandler {
     this.#flow();
   }
 
-  /** An upstream socket's buffer is full: stop reading the client until it drains (or closes). */
+  /** An upstream socket's buffer is full: stop reading the client until it drains (h1-upstream-links.ts). */
   waitForUpstream(upstream: Socket): void {
-    if (this.#upstreamFull === upstream) return;
-    this.#stopWaiting();
-    this.#upstreamFull = upstream;
-    upstream.once('drain', this.#onUpstreamDrain);
-    upstream.once('close', this.#onUpstreamDrain);
-    this.#flow();
-  }
-
-  #onUpstreamDrain = (): void => {
-    this.#stopWaiting();
-    this.#flow();
-  };
-
-  #stopWaiting(): void {
-    const u = this.#upstreamFull;
-    if (u === undefined) return;
-    this.#upstreamFull = undefined;
-    u.off('drain', this.#onUpstreamDrain);
-    u.off('close', this.#onUpstreamDrain);
+    this.#links.waitFor(upstream);
   }
 
   /** Our socket to the client is full: pause the upstream until it drains. */
   throttle(upstream: Socket): void {
-    if (this.#upstreamPaused === upstream) return;
-    this.#resumeUpstream();
-    this.#upstreamPaused = upstream;
-    upstream.pause();
-    this.socket.once('drain', this.#resumeUpstream);
+    this.#links.throttle(upstream);
   }
 
-  #resumeUpstream = (): void => {
-    const u = this.#upstreamPaused;
-    if (u === undefined) return;
-    this.#upstreamPaused = undefined;
-    this.socket.off('drain', this.#resumeUpstream);
-    u.resume();
-  };
-
-  /**
-   * An attempt on `upstream` is over: what this connection holds on that socket is let go, since
-   * the socket may go back to the pool and serve another request (listeners left on it would pile
-   * up there; a pause left on it would stall that request until this client drained, or forever).
-   */
+  /** An attempt on `upstream` is over: what this connection holds on that socket is let go. */
   releaseUpstream(upstream: Socket): void {
-    if (this.#upstreamPaused === upstream) this.#resumeUpstream();
-    if (this.#upstreamFull !== upstream) return;
-    this.#stopWaiting();
-    this.#flow();
+    this.#links.release(upstream);
   }
 
   /** Stop reading while requests queue up or a body cannot move; resume when it can. */
   #flow(): void {
     // With a fault pending nothing more is parsed (#onData drops the bytes), so reading goes on: a
     // client that resets is seen at once, and its requests stop holding upstream sockets and slots.
-    const pause = this.#faultAfter === undefined && (this.#pipelined.length > 0 || this.#bodyHeld || this.#upstreamFull !== undefined);
+    const pause = this.#faultAfter === undefined && (this.#pipelined.length > 0 || this.#bodyHeld || this.#links.full !== undefined);
     if (pause === this.#paused || this.#gone) return;
     this.#paused = pause;
     if (pause) this.socket.pause();
