@@ -1,11 +1,18 @@
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { ResourceDocument } from '../../lib/contract.ts';
 import { canonicalJson, contentHash } from '../../lib/hash.ts';
 import type { Sidecar } from '../../sidecar/sidecar.ts';
 import { admin, cluster, document, ep, FakeDiscover, get, httpListener, metricsText, sidecarEnv, startSidecar, startUpstream, waitFor, type Upstream } from './helpers.ts';
 
 // VIPs of this file: 127.132.0.x.
 const VIP = '127.132.0.1';
+
+/** `doc` with these DNS records, its version recomputed as discover would. */
+function withRecords(doc: ResourceDocument, records: ResourceDocument['dns']['records']): ResourceDocument {
+  const { version: _v, ...body } = { ...doc, dns: { ...doc.dns, records } };
+  return { ...body, version: contentHash(canonicalJson(body)) };
+}
 
 describe('config loop and applier', () => {
   const cleanup: (() => Promise<unknown>)[] = [];
@@ -164,8 +171,7 @@ describe('config loop and applier', () => {
       { name: 'ledger.example', address: VIP2 },
       { name: 'orders.shop.svc.cluster.local', address: VIP },
     ];
-    const { version: _v, ...body } = { ...base, dns: { ...base.dns, records } };
-    const doc = { ...body, version: contentHash(canonicalJson(body)) };
+    const doc = withRecords(base, records);
     discover.set(doc);
     const served: string[][] = [];
     const sidecar = await startSidecar(sidecarEnv(discover, { SIDEMESH_BIND_RETRY_INTERVAL: '100ms' }), { onDocumentApplied: (d) => void served.push(d.dns.records.map((r) => r.name)) });
@@ -192,8 +198,7 @@ describe('config loop and applier', () => {
       { name: 'billing.shop.svc.cluster.local', address: SHARED },
       { name: 'orders.shop.svc.cluster.local', address: SHARED },
     ];
-    const { version: _v, ...body } = { ...base, dns: { ...base.dns, records } };
-    const doc = { ...body, version: contentHash(canonicalJson(body)) };
+    const doc = withRecords(base, records);
     discover.set(doc);
     const served: string[][] = [];
     const sidecar = await startSidecar(sidecarEnv(discover), { onDocumentApplied: (d) => void served.push(d.dns.records.map((r) => r.name)) });

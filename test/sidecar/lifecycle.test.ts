@@ -26,6 +26,19 @@ describe('sidecar lifecycle, inbound, metrics', () => {
     for (const c of cleanup.splice(0).reverse()) await c();
   });
 
+  /** A sidecar with one outbound listener VIP:port → an upstream answering 'a', the document applied. */
+  async function outboundOn(port: number) {
+    const discover = await new FakeDiscover().start();
+    cleanup.push(() => discover.stop());
+    const up = await startUpstream('a');
+    cleanup.push(() => up.close());
+    const doc = document({ listeners: [httpListener(VIP, port, 'orders')], clusters: [cluster('orders', [ep(up.port)])] });
+    discover.set(doc);
+    const sidecar = await startSidecar(sidecarEnv(discover));
+    await waitFor(() => sidecar.applied?.version === doc.version);
+    return sidecar;
+  }
+
   it('close(): inbound stops accepting at once and drains; outbound serves the app until nothing is left; /ready turns 503', async () => {
     const discover = await new FakeDiscover().start();
     cleanup.push(() => discover.stop());
@@ -59,14 +72,7 @@ describe('sidecar lifecycle, inbound, metrics', () => {
   });
 
   it('close(): an outbound connection the app keeps open holds the drain until it closes, or the grace ends', async () => {
-    const discover = await new FakeDiscover().start();
-    cleanup.push(() => discover.stop());
-    const up = await startUpstream('a');
-    cleanup.push(() => up.close());
-    const doc = document({ listeners: [httpListener(VIP, 8083, 'orders')], clusters: [cluster('orders', [ep(up.port)])] });
-    discover.set(doc);
-    const sidecar = await startSidecar(sidecarEnv(discover));
-    await waitFor(() => sidecar.applied?.version === doc.version);
+    const sidecar = await outboundOn(8083);
     // A keep-alive connection, as an app's client pool holds one between calls.
     const agent = new Agent({ keepAlive: true });
     const call = () =>
@@ -112,15 +118,8 @@ describe('sidecar lifecycle, inbound, metrics', () => {
   });
 
   it('metrics output passes promtool check metrics', async () => {
-    const discover = await new FakeDiscover().start();
-    cleanup.push(() => discover.stop());
-    const up = await startUpstream('a');
-    cleanup.push(() => up.close());
-    const doc = document({ listeners: [httpListener(VIP, 8082, 'orders')], clusters: [cluster('orders', [ep(up.port)])] });
-    discover.set(doc);
-    const sidecar = await startSidecar(sidecarEnv(discover));
+    const sidecar = await outboundOn(8082);
     cleanup.push(() => sidecar.close(200));
-    await waitFor(() => sidecar.applied?.version === doc.version);
     for (let i = 0; i < 3; i++) await get(`http://${VIP}:8082/`, { method: i === 2 ? 'PROPFIND' : 'GET' });
     const text = await metricsText(sidecar);
     for (const name of ['sidemesh_requests_total', 'sidemesh_request_duration_seconds_bucket', 'sidemesh_upstream_endpoints', 'sidemesh_config_age_seconds', 'sidemesh_config_last_update_timestamp_seconds']) {
