@@ -15,7 +15,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { H1Exchange } from './h1-exchange.ts';
 import { ResponseWriter } from './h1-response-writer.ts';
-import { headerList, headersObject, refusal, scannedRequest, scanRequest, type ScannedHead } from './h1-heads.ts';
+import { headerList, headersObject, rawHeader, refusal, scannedRequest, scanRequest, type ScannedHead } from './h1-heads.ts';
 import { isParseError, METHODS, type ParserHandler, type ParseError } from './h1-parser.ts';
 import { createH1Parser, type H1Parser } from './h1-scan.ts';
 import type { HttpListenerState } from './http-listener.ts';
@@ -24,7 +24,7 @@ import { countFault, rawProxyErrorResponse, sendRawProxyError, type ProxyCause }
 import type { UpstreamCluster } from './upstream-cluster.ts';
 import { UpstreamLinks } from './h1-upstream-links.ts';
 import { forwardUpgrade, type UpgradeRequest } from './upgrade-proxy.ts';
-import { clientAddress } from './listener-lifecycle.ts';
+import { clientAddress, unmapped } from './listener-lifecycle.ts';
 
 export interface ConnHost {
   readonly state: HttpListenerState;
@@ -99,8 +99,7 @@ export class ClientConn implements ParserHandler {
 
   /** `address:port` the client connected to (Host for a Host-less HTTP/1.0 request). */
   get localAuthority(): string {
-    let address = this.socket.localAddress ?? '127.0.0.1';
-    if (address.startsWith('::ffff:') && address.includes('.')) address = address.slice(7);
+    const address = unmapped(this.socket.localAddress ?? '127.0.0.1');
     return `${address.includes(':') ? `[${address}]` : address}:${this.socket.localPort ?? 80}`;
   }
 
@@ -334,7 +333,7 @@ export class ClientConn implements ParserHandler {
     this.#parser.release();
     let up: UpstreamCluster | undefined = state.cluster;
     if (up === undefined && state.routes !== undefined) {
-      const cluster = state.routes.select(headerOf(req.rawHeaders, 'host'), req.url, headersObject(req.rawHeaders));
+      const cluster = state.routes.select(rawHeader(req.rawHeaders, 'host'), req.url, headersObject(req.rawHeaders));
       up = cluster === undefined ? undefined : state.clusters.get(cluster);
     }
     if (up === undefined) return sendRawProxyError(this.socket, 'no_route', this.#host.metrics);
@@ -377,10 +376,5 @@ export class ClientConn implements ParserHandler {
 }
 
 const EMPTY: Record<string, string> = {};
-
-function headerOf(raw: readonly string[], lower: string): string | undefined {
-  for (let i = 0; i < raw.length; i += 2) if (raw[i].toLowerCase() === lower) return raw[i + 1];
-  return undefined;
-}
 
 function noop(): void {}

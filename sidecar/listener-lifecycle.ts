@@ -53,7 +53,12 @@ function listenOnce(server: Server, options: ListenOptions): Promise<void> {
 /** The peer's address, IPv4 when it came in mapped into a dual-stack socket. */
 export function clientAddress(socket: Socket): string | undefined {
   const a = socket.remoteAddress;
-  return a !== undefined && a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+  return a === undefined ? a : unmapped(a);
+}
+
+/** `::ffff:198.18.0.5` as `198.18.0.5`; any other address as it is. */
+export function unmapped(address: string): string {
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }
 
 export function drainConnections(sockets: ReadonlySet<Socket>, graceMs: number, onTick?: () => void): Promise<void> {
