@@ -8,13 +8,9 @@
  */
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { INBOUND_PORT_MAX, INBOUND_PORT_MIN } from '../lib/names.ts';
-import { sidecarPorts } from './sidecar-ports.ts';
+import { allContainers, sidecarPorts } from './sidecar-ports.ts';
 
 export type PortPlan = { ports: Map<number, number>; warnings: string[] } | { error: string; warnings: string[] };
-
-function allContainers(pod: V1Pod): V1Container[] {
-  return [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])];
-}
 
 /** TCP containerPorts of the regular (app) containers, ascending, without duplicates. */
 export function appTcpPorts(pod: V1Pod): number[] {

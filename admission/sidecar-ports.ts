@@ -6,7 +6,7 @@
  * on :53) switches that feature off, and any other clash (admin 15000, metrics 15090: the startup probe
  * and the scrapers need them) leaves the pod un-injected.
  */
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { PORT_DNS, PORT_SIDECAR_ADMIN, PORT_SIDECAR_METRICS } from '../lib/names.ts';
 
 export interface SidecarPort {
@@ -18,6 +18,11 @@ export interface SidecarPort {
 const ADMIN: SidecarPort = { role: 'admin', protocols: ['TCP'] };
 const METRICS: SidecarPort = { role: 'metrics', protocols: ['TCP'] };
 const DNS: SidecarPort = { role: 'DNS', protocols: ['UDP', 'TCP'] };
+
+/** Init containers and regular ones: with native sidecars, all may run beside the sidecar. */
+export function allContainers(pod: V1Pod): V1Container[] {
+  return [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])];
+}
 
 /** The sidecar's own ports: admin and metrics always, 53 while its DNS responder is on. */
 export function sidecarPorts(dns: boolean): ReadonlyMap<number, SidecarPort> {
@@ -41,7 +46,7 @@ const quoted = (name: unknown): string => JSON.stringify(String(name ?? '').slic
  */
 export function resolvePortClashes(pod: V1Pod, dns: boolean, explicit?: ReadonlyMap<number, number>): PortClashResult {
   const bound: Array<{ port: number; protocol: string; who: string }> = [];
-  for (const c of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]) {
+  for (const c of allContainers(pod)) {
     for (const p of c.ports ?? []) bound.push({ port: p.containerPort, protocol: p.protocol ?? 'TCP', who: `container ${quoted(c.name)} port` });
   }
   for (const [app, listen] of explicit ?? []) {
