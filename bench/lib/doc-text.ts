@@ -30,9 +30,9 @@ const method = `## Method
 
 | # | scenario | subjects | load | what is reported |
 |---|---|---|---|---|
-| 1 | HTTP throughput, one hop | direct, nginx (1 worker, upstream keepalive), haproxy (\`nbthread 1\`, http mode), sidecar outbound listener | autocannon, 50 keep-alive connections, closed loop, separate process | req/s, ratio to nginx, p50/p99, proxy CPU per 1000 requests, peak RSS |
+| 1 | HTTP throughput, one hop | direct, nginx (1 worker, upstream keepalive), haproxy (\`nbthread 1\`, http mode), a plain Node.js byte relay (the floor of a Node.js proxy, for reference), sidecar outbound listener | autocannon, 50 keep-alive connections, closed loop, separate process | req/s, ratio to nginx, p50/p99, proxy CPU per 1000 requests, peak RSS |
 | 2 | added latency, two hops | direct; nginx → nginx; haproxy → haproxy; two plain Node.js byte relays (the floor of a Node.js proxy, for reference); client sidecar → server sidecar inbound → app | \`bench/lib/open-loop.ts\`: 1000 req/s, 10 connections, open loop | p50/p90/p99 from the *intended* send time, latency **added** over direct (medians over repeats), ratio to what nginx adds |
-| 3 | cost | the sidecar(s) of scenarios 1 and 2 | — | CPU s per 1000 requests (= vCPU per 1000 req/s) from \`/proc/<pid>/stat\`, peak RSS (\`VmHWM\`) |
+| 3 | cost | the sidecar(s) of scenarios 1 and 2, and the byte relays beside them for reference | — | CPU s per 1000 requests (= vCPU per 1000 req/s) from \`/proc/<pid>/stat\`, peak RSS (\`VmHWM\`) |
 | 3b | memory limit | the sidecar in a memory cgroup of its own (cgroup v1, root), started from a fresh copy of the node binary so it is charged for the binary's pages: no limit, the webhook's default limit, Rainbond's 64Mi | autocannon as in 1 | req/s and its ratio to no limit, peak charge, limit hits, major faults, OOM kills |
 | 4 | TCP | direct, haproxy (tcp), nginx (stream), sidecar outbound TCP listener | \`bench/lib/tcp-tools.ts\`: bulk 1 GiB to a sink; connect + 1-byte echo + close in 16 loops | MiB/s, connections/s, ratios to haproxy, CPU per GiB and per 1000 connections |
 | 5 | discover at scale | one discover process, 1,000 Services, 10,000 endpoints, 2,000 workloads | 5,000 parked long-polls from another process (undici) | change → every affected poller has the new document: p50/p99/max; CPU per change; RSS |
@@ -90,9 +90,11 @@ const reading = `## How to read the tables
 - **peak RSS** — \`VmHWM\` of the largest process of the subject. For the node processes it includes
   ~49 MiB of the node binary's own pages, page cache that every sidecar on a node shares; the
   anonymous part ("anon RSS" columns) is what a container memory limit has to hold (docs/admission.md).
-- **reference rows** — "node byte relay × 2" (scenario 2) and "Node.js HTTPS echo" (scenario 7) do
+- **reference rows** — "node byte relay" (scenarios 1, 2 and 3) and "Node.js HTTPS echo" (scenario 7) do
   none of the work (no parsing, no routing, no injection): they show what any Node.js process pays on
-  this machine, in the same run, before doing anything useful. No target judges them; a sidemesh
+  this machine, in the same run, before doing anything useful. The byte relay
+  (\`bench/lib/node-relay.ts\`) copies bytes through the sidecar's own relay code (recycled read
+  buffers) with nothing else loaded, stripped to JS as the images run the sidecar. No target judges them; a sidemesh
   figure close to its reference row is at the floor of the runtime, not held up by sidemesh's code.
 - **not available: …** — the subject could not be measured in that run and why (a missing Debian
   package, a part of sidemesh not built yet, a start-up failure). The run still completes.

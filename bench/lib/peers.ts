@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { start, waitForPort, type Child } from './proc.ts';
-import { imageNodeFlags } from './sidemesh.ts';
+import { nodeRelayCommand } from './sidemesh.ts';
 
 const PACKAGES: Record<string, string> = {
   nginx: 'nginx-light',
@@ -123,11 +123,11 @@ http {
 }
 
 /**
- * bench/lib/node-relay.ts, run with the sidecar image's node flags: the least a Node.js proxy costs
- * per request here (a reference, not a competitor).
+ * bench/lib/node-relay.ts, stripped to JS and run with the sidecar image's node flags: the least a
+ * Node.js proxy costs per request here (a reference, not a competitor).
  */
 export async function nodeRelay(listenPort: number, upstreamPort: number, cpus?: string): Promise<Child> {
-  const c = start('node-relay', process.execPath, [...imageNodeFlags(), join(import.meta.dirname, 'node-relay.ts'), String(listenPort), String(upstreamPort)], { cpus });
+  const c = start('node-relay', process.execPath, [...nodeRelayCommand(), String(listenPort), String(upstreamPort)], { cpus });
   await waitForPort('127.0.0.1', listenPort, 10_000, c);
   return c;
 }

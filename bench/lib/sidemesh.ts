@@ -2,7 +2,7 @@
  * sidemesh as a benchmark subject: hand-built discover documents (lib/contract.ts), a fake discover
  * that serves them with long-poll, and the real sidecar (`sidemesh sidecar`) in its own process.
  */
-import { existsSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { DEFAULT_POLICY } from '../../discover/plugin-options.ts';
 import type { Cluster, Listener, ResourceDocument, RouteConfig } from '../../lib/contract.ts';
 import { decodeDocument } from '../../lib/contract-decoder.ts';
 import { canonicalJson, contentHash } from '../../lib/hash.ts';
-import { buildJs } from '../../scripts/build-js.ts';
+import { buildJs, toJs } from '../../scripts/build-js.ts';
 import { freePort, start, waitForPort, type Child } from './proc.ts';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -144,19 +144,32 @@ export class FakeDiscover {
 
 let built: string | undefined;
 
-/**
- * The command line the images run, so the bench measures what ships: the sources stripped to JS
- * (scripts/build-js.ts, built once per bench run) and the node flags of the image's ENTRYPOINT
- * (`image`: which Dockerfile), read from the Dockerfile itself so the two cannot drift apart.
- */
-export function sidemeshCommand(image: 'sidecar' | 'discover' = 'sidecar'): string[] {
+/** The sources stripped to JS (scripts/build-js.ts) in a temp dir, built once per bench run. */
+function buildDir(): string {
   if (built === undefined) {
     const out = mkdtempSync(join(tmpdir(), 'sidemesh-bench-build-'));
+    process.once('exit', () => rmSync(out, { recursive: true, force: true }));
     buildJs(root, out, ['bin', 'cli', 'lib', 'sidecar', 'dns', 'discover', 'admission']);
+    mkdirSync(join(out, 'bench', 'lib'), { recursive: true });
+    writeFileSync(join(out, 'bench', 'lib', 'node-relay.js'), toJs(readFileSync(join(root, 'bench', 'lib', 'node-relay.ts'), 'utf8')));
     symlinkSync(join(root, 'node_modules'), join(out, 'node_modules'));
-    built = join(out, 'bin', 'sidemesh.js');
+    built = out;
   }
-  return [...imageNodeFlags(image), built];
+  return built;
+}
+
+/**
+ * The command line the images run, so the bench measures what ships: the sources stripped to JS
+ * and the node flags of the image's ENTRYPOINT (`image`: which Dockerfile), read from the
+ * Dockerfile itself so the two cannot drift apart.
+ */
+export function sidemeshCommand(image: 'sidecar' | 'discover' = 'sidecar'): string[] {
+  return [...imageNodeFlags(image), join(buildDir(), 'bin', 'sidemesh.js')];
+}
+
+/** bench/lib/node-relay.ts stripped to JS beside that build, with the sidecar image's node flags. */
+export function nodeRelayCommand(): string[] {
+  return [...imageNodeFlags(), join(buildDir(), 'bench', 'lib', 'node-relay.js')];
 }
 
 /**

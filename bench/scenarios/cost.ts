@@ -6,8 +6,9 @@
 import { check, unavailable, type Row } from '../lib/results.ts';
 import type { ScenarioOutput } from './context.ts';
 
-/** The floor row: bench/lib/node-relay.ts, the client-side hop of scenario 2's relay pair. */
-const RELAY_ROW = 'node byte relay, 1000 req/s (scenario 2)';
+/** The floor rows: bench/lib/node-relay.ts in scenario 1, and the client-side hop of scenario 2's relay pair. */
+const RELAY_SATURATED = 'node byte relay, saturated (scenario 1) (reference)';
+const RELAY_ROW = 'node byte relay, 1000 req/s (scenario 2) (reference)';
 
 export function costFrom(http: ScenarioOutput | undefined, latency: ScenarioOutput | undefined): ScenarioOutput {
   const rows: Row[] = [];
@@ -20,8 +21,9 @@ export function costFrom(http: ScenarioOutput | undefined, latency: ScenarioOutp
     rows.push({ subject: 'server sidecar, 1000 req/s (scenario 2)', available: true, figures: { cpuPer1k: l.serverCpuPer1k, rssMiB: l.serverRssMiB } });
   } else rows.push(unavailable('sidecars, 1000 req/s (scenario 2)', 'the sidecars were not measured in scenario 2'));
   const avail = rows.filter((r) => r.available);
-  // Reference only (not judged): a Node.js process that just copies bytes, client-side hop.
-  if (l.relayCpuPer1k !== undefined) rows.push({ subject: `${RELAY_ROW} (reference)`, available: true, figures: { cpuPer1k: l.relayCpuPer1k, rssMiB: l.relayRssMiB } });
+  // Reference only (not judged): a Node.js process that just copies bytes, under the same loads.
+  if (h.relayCpuPer1k !== undefined) rows.push({ subject: RELAY_SATURATED, available: true, figures: { cpuPer1k: h.relayCpuPer1k, rssMiB: h.relayRssMiB, ...(h.relayAnonMiB !== undefined ? { anonMiB: h.relayAnonMiB } : {}) } });
+  if (l.relayCpuPer1k !== undefined) rows.push({ subject: RELAY_ROW, available: true, figures: { cpuPer1k: l.relayCpuPer1k, rssMiB: l.relayRssMiB } });
   const worstCpu = avail.length > 0 ? Math.max(...avail.map((r) => r.figures.cpuPer1k)) : undefined;
   const fixedRate = avail.filter((r) => r.subject.includes('1000 req/s'));
   const cpuAtRate = fixedRate.length > 0 ? Math.max(...fixedRate.map((r) => r.figures.cpuPer1k)) : undefined;
@@ -73,6 +75,27 @@ export function costFrom(http: ScenarioOutput | undefined, latency: ScenarioOutp
         rss,
       ),
     ],
-    notes: worstCpu === undefined ? ['Needs the sidecar: see scenarios 1 and 2.'] : [],
+    notes: worstCpu === undefined ? ['Needs the sidecar: see scenarios 1 and 2.'] : floorNotes(h, l),
   };
+}
+
+/**
+ * The targets read against the floor rows: where a Node.js process that only copies bytes already
+ * costs more than a target, no sidecar on this runtime can meet it, and the note says so.
+ */
+function floorNotes(h: Record<string, number>, l: Record<string, number>): string[] {
+  const notes: string[] = [];
+  if (l.relayCpuPer1k !== undefined && l.clientCpuPer1k !== undefined) {
+    notes.push(
+      `At 1000 req/s the byte relay used ${l.relayCpuPer1k.toFixed(3)} vCPU per 1000 req/s (client-side hop) and the client sidecar ${l.clientCpuPer1k.toFixed(3)}: ` +
+        `${(l.clientCpuPer1k / l.relayCpuPer1k).toFixed(2)} × the floor${l.relayCpuPer1k > 0.05 ? ', and the floor alone is over the 0.05 target' : ''}.`,
+    );
+  }
+  if (h.relayRssMiB !== undefined && h.sidecarRssMiB !== undefined) {
+    notes.push(
+      `Under scenario 1's load the byte relay peaked at ${h.relayRssMiB.toFixed(1)} MiB RSS and the sidecar at ${h.sidecarRssMiB.toFixed(1)} MiB: ` +
+        `${(h.sidecarRssMiB - h.relayRssMiB).toFixed(1)} MiB for everything the sidecar does beyond copying bytes, against ${Math.max(0, 64 - h.relayRssMiB).toFixed(1)} MiB that the 64 MiB target leaves.`,
+    );
+  }
+  return notes;
 }

@@ -178,7 +178,7 @@ export const httpLatency: Scenario = {
           `steady state: before the repeats every subject gets ${steadyWarmupS} s of closed-loop load (autocannon, 50 connections), so V8 has compiled the sidecars' hot path; "${COLD}" is one run on the fresh sidecars before that warm-up, reported and not judged`,
           `generator pinned to CPU ${LOADGEN_CPU}; the app (nginx \`return 200\`) and both proxies pinned to CPU ${SUBJECT_CPU}`,
           'two hops: nginx → nginx (upstream keepalive); haproxy → haproxy (nbthread 1); client sidecar outbound VIP → server sidecar inbound listener → app',
-          `"${RELAY}" (bench/lib/node-relay.ts, the sidecar image\'s node flags): each client connection piped to its own upstream connection, nothing parsed; the least any Node.js proxy costs per request here, for reference`,
+          `"${RELAY}" (bench/lib/node-relay.ts, stripped to JS, the sidecar image\'s node flags): each client connection copied to its own upstream connection through the sidecar\'s own relay (recycled read buffers), nothing parsed and nothing else loaded; the least any Node.js proxy costs per request here, for reference`,
         ],
         columns: [
           { id: 'p50Us', label: 'p50 µs', digits: 0 },

@@ -4,7 +4,7 @@
  * listener. Also records each proxy's CPU per 1000 requests and peak RSS (scenario 3 uses them).
  */
 import { autocannon, LOADGEN_CPU, SUBJECT_CPU } from '../lib/loadgen.ts';
-import { haproxy, nginxApp, nginxHttpProxy } from '../lib/peers.ts';
+import { haproxy, nginxApp, nginxHttpProxy, nodeRelay } from '../lib/peers.ts';
 import { freePort, type Child } from '../lib/proc.ts';
 import { check, unavailable, type Row } from '../lib/results.ts';
 import { buildDocument, FakeDiscover, sidecarMissing, startSidecar, waitForListeners } from '../lib/sidemesh.ts';
@@ -15,6 +15,8 @@ interface Subject extends Measured {
 }
 
 const CONNECTIONS = 50;
+/** A plain Node.js byte relay (bench/lib/node-relay.ts): the floor of any Node.js proxy, for reference. */
+const RELAY = 'node byte relay';
 
 export const httpThroughput: Scenario = {
   id: 'http',
@@ -50,6 +52,12 @@ export const httpThroughput: Scenario = {
         const h = await haproxy('http', hp, appPort, SUBJECT_CPU);
         subjects.push({ name: 'haproxy', url: `http://127.0.0.1:${hp}/`, pids: [h.pid], children: [h] });
       } else rows.push(unavailable('haproxy', 'haproxy is not installed'));
+
+      {
+        const rp = await freePort();
+        const r = await nodeRelay(rp, appPort, SUBJECT_CPU);
+        subjects.push({ name: RELAY, url: `http://127.0.0.1:${rp}/`, pids: [r.pid], children: [r] });
+      }
 
       const missing = sidecarMissing();
       if (missing) rows.push(unavailable('sidemesh sidecar', missing));
@@ -89,7 +97,8 @@ export const httpThroughput: Scenario = {
       );
       const nginx = rows.find((r) => r.subject === 'nginx' && r.available);
       for (const row of rows) if (row.available && nginx) row.figures.vsNginx = row.figures.rps / nginx.figures.rps;
-      const order = ['direct', 'nginx', 'haproxy', 'sidemesh sidecar'];
+      const order = ['direct', 'nginx', 'haproxy', RELAY, 'sidemesh sidecar'];
+      const relay = rows.find((r) => r.subject === RELAY && r.available);
       rows.sort((a, b) => order.indexOf(a.subject) - order.indexOf(b.subject));
       const sc = rows.find((r) => r.subject === 'sidemesh sidecar');
       if (rows.some((r) => r.available && r.figures.errors > 0)) notes.push('Some runs had errors or non-2xx responses (column "errors").');
@@ -99,6 +108,7 @@ export const httpThroughput: Scenario = {
           `autocannon ${CONNECTIONS} connections, keep-alive, pipelining 1, ${ctx.repeats} × ${durationS} s per subject, interleaved, median reported (1 s warm-up each first)`,
           `upstream: nginx 1 worker, \`return 200 "ok"\`; load generator and upstream pinned to CPU ${LOADGEN_CPU}, the proxy under test to CPU ${SUBJECT_CPU} (taskset)`,
           'nginx: 1 worker, upstream keepalive 128; haproxy: nbthread 1, http mode, http-reuse always; sidecar: `sidemesh sidecar`, a hand-built document from a fake discover, outbound listener on a 127.128.0.0/16 VIP',
+          `"${RELAY}" (bench/lib/node-relay.ts, stripped to JS, the sidecar image's node flags): each client connection copied to its own upstream connection through the sidecar's own relay (recycled read buffers), nothing parsed and nothing else loaded; the least any Node.js proxy costs here, for reference`,
         ],
         columns: [
           { id: 'rps', label: 'req/s', digits: 0 },
@@ -119,7 +129,10 @@ export const httpThroughput: Scenario = {
           ),
         ],
         notes,
-        extra: sc?.available ? { sidecarCpuPer1k: sc.figures.cpuPer1k, sidecarRssMiB: sc.figures.rssMiB, sidecarAnonMiB: sc.figures.anonMiB } : {},
+        extra: {
+          ...(sc?.available ? { sidecarCpuPer1k: sc.figures.cpuPer1k, sidecarRssMiB: sc.figures.rssMiB, sidecarAnonMiB: sc.figures.anonMiB } : {}),
+          ...(relay ? { relayCpuPer1k: relay.figures.cpuPer1k, relayRssMiB: relay.figures.rssMiB, relayAnonMiB: relay.figures.anonMiB } : {}),
+        },
       };
     } finally {
       await stopAll(all);
