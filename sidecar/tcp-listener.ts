@@ -45,6 +45,7 @@ export class TcpListener {
     return this.state.listener.name;
   }
 
+  /** Open sockets, both sides of every proxied connection: 0 once nothing is left to drain. */
   get connections(): number {
     return this.#sockets.size;
   }
@@ -53,7 +54,11 @@ export class TcpListener {
     return bindListener(this.#server, this.state.listener);
   }
 
-  /** Stops accepting; open connections may run for `graceMs`, then are cut. Idempotent. */
+  /**
+   * Stops accepting; open connections may run for `graceMs`, then are cut, upstream sides too: an
+   * upstream that stopped reading would otherwise hold its socket (and the process) open forever.
+   * Idempotent.
+   */
   close(graceMs: number): Promise<void> {
     if (this.#closing === undefined) {
       if (this.#server.listening) this.#server.close();
@@ -96,6 +101,7 @@ export class TcpListener {
       const timer = setTimeout(() => upstream.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), up.policy.connectTimeoutMs);
       const onConnectError = () => {
         clearTimeout(timer);
+        client.off('close', onClientGone);
         toClient.releaseAfterClose([upstream]);
         b.onEnd(ep);
         b.onFailure(ep, 'connect');
@@ -107,8 +113,17 @@ export class TcpListener {
         resetConnection(client, up.direction === 'inbound' ? 'app_unavailable' : 'connect_failure', this.#metrics);
       };
       upstream.once('error', onConnectError);
-      // The client gave up while we were connecting.
-      const onClientGone = () => upstream.destroy();
+      // Only a drain cut closes the client now (it is paused: its FIN or RST goes unnoticed). The
+      // attempt ends here with its connect timer, which would hold the process for up to
+      // connectTimeoutMs after shutdown, and its `active` count, which least_request would hold
+      // against the endpoint for good.
+      const onClientGone = () => {
+        clearTimeout(timer);
+        upstream.off('error', onConnectError).on('error', () => undefined);
+        upstream.destroy();
+        toClient.releaseAfterClose([upstream]);
+        b.onEnd(ep);
+      };
       client.once('close', onClientGone);
       upstream.once('connect', () => {
         clearTimeout(timer);
@@ -116,6 +131,9 @@ export class TcpListener {
         client.off('close', onClientGone);
         b.onSuccess(ep);
         relaying = true;
+        // Drained and cut with the client (see close()).
+        this.#sockets.add(upstream);
+        upstream.once('close', () => this.#sockets.delete(upstream));
         toClient.connect(upstream, client);
         toClient.releaseAfterClose([upstream, client]);
         if (adopted) {
