@@ -30,7 +30,9 @@ export async function startHttpDemo(service: string, instance: string, address: 
       res.writeHead(status >= 100 && status <= 599 ? status : 200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
       res.end(body);
     };
-    if (sleep > 0) setTimeout(reply, sleep);
+    // Unref'd: a pending ?sleep= must not keep `sidemesh up` alive for up to 30 s after Ctrl-C
+    // (close() destroys the connection; the timer would only write to a dead socket).
+    if (sleep > 0) setTimeout(reply, sleep).unref();
     else reply();
   });
   await listen(server, address, port);

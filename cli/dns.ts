@@ -58,7 +58,14 @@ export async function main(args: string[], env: Env): Promise<number> {
   }
   return runDns(rest, env, async (apply, logger) => {
     const { source, discover } = await startFileDiscover(file, 0, logger.child({ part: 'discover' }));
-    const workload = pickWorkload(source.view, workloadArg);
+    let workload: ReturnType<typeof pickWorkload>;
+    try {
+      workload = pickWorkload(source.view, workloadArg);
+    } catch (err) {
+      // runDns only closes the responder: a discover left listening would keep the process alive.
+      await discover.close();
+      throw err;
+    }
     let applied = false;
     const client = new DiscoverClient({
       url: discover.url + resourcesPath(workload.namespace, workload.service, workload.plugin),

@@ -12,15 +12,17 @@ export interface BannerPorts {
   discoverBase: string;
 }
 
-export function tryLines(doc: ResourceDocument, ports: BannerPorts): string[] {
+/** `unbound`: listener names the sidecar could not bind; commands for them would reach another process. */
+export function tryLines(doc: ResourceDocument, ports: BannerPorts, unbound: ReadonlySet<string> = new Set()): string[] {
   const lines: string[] = [];
-  const outbound = doc.listeners.filter((l) => l.direction === 'outbound');
+  const outbound = doc.listeners.filter((l) => l.direction === 'outbound' && !unbound.has(l.name));
   const endpoints = (cluster: string | undefined) => doc.clusters.find((c) => c.name === cluster)?.endpoints.length ?? 0;
   const short = (service: string) => service.slice(0, service.indexOf('.'));
 
   for (const l of outbound.filter((x) => x.protocol === 'http').slice(0, 2)) {
     const cluster = `outbound|${l.service}|${l.port}`;
-    lines.push(`curl -s http://${l.address}:${l.port}/            # ${short(l.service)}: balanced across ${endpoints(cluster)} endpoints`);
+    const n = endpoints(cluster);
+    lines.push(`curl -s http://${l.address}:${l.port}/            # ${short(l.service)}: balanced across ${n} endpoint${n === 1 ? '' : 's'}`);
   }
   const routed = doc.routes
     .flatMap((r) => r.virtualHosts.map((vh) => ({ route: r.name, domain: vh.domains.find((d) => d !== '*' && !d.startsWith('*.')) })))

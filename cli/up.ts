@@ -7,6 +7,7 @@
  * This is a composition root above the parts (like bin/): it may import each of them.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
+import { get as httpGet } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -122,7 +123,13 @@ export async function main(args: string[], env: Env): Promise<number> {
     process.stderr.write(`sidemesh up: ${(err as Error).message}\n\n${usage}`);
     return 2;
   }
-  const level = env.LOG_LEVEL !== undefined && isLogLevel(env.LOG_LEVEL) ? env.LOG_LEVEL : flags.verbose ? 'info' : 'warn';
+  // Refused like every other process does (README, "Configuration reference"), not silently ignored.
+  const envLevel = env.LOG_LEVEL?.trim() || undefined;
+  if (envLevel !== undefined && !isLogLevel(envLevel)) {
+    process.stderr.write(`sidemesh up: LOG_LEVEL=${JSON.stringify(envLevel)} must be debug, info, warn, error or silent\n`);
+    return 2;
+  }
+  const level = envLevel ?? (flags.verbose ? 'info' : 'warn');
   const logger = createLogger({ component: 'up' }, { level });
   const out = (s: string) => process.stdout.write(s);
 
@@ -170,13 +177,13 @@ export async function main(args: string[], env: Env): Promise<number> {
     let announced = false;
     let stopRequested: () => void = () => {};
     const stopped = new Promise<void>((r) => (stopRequested = r));
-    const onApplied = (doc: ResourceDocument) => {
+    const onApplied = async (doc: ResourceDocument) => {
       dns?.update(doc.dns);
       if (!announced && sidecar?.adminAddress !== undefined && dns !== undefined) {
         announced = true;
         // Bound ports, not the flags: port 0 means "any free port".
         const bound = { dnsPort: dns.address.port, metricsPort: sidecar.metricsAddress!.port, adminPort: sidecar.adminAddress.port };
-        out(banner(doc, flags.file, bound, discoverUrl, discover.url));
+        out(banner(doc, flags.file, bound, discoverUrl, discover.url, await unboundListeners(sidecar.adminAddress.port)));
       }
     };
     const proxy = (sidecar = new Sidecar({
@@ -195,7 +202,7 @@ export async function main(args: string[], env: Env): Promise<number> {
     stack.push({ name: 'sidecar', close: () => proxy.close() });
     await proxy.start();
     // What onDocumentApplied was given, in case it ran before the banner could be printed.
-    if (proxy.servable !== undefined) onApplied(proxy.servable);
+    if (proxy.servable !== undefined) await onApplied(proxy.servable);
 
     const onSignal = () => stopRequested();
     process.once('SIGINT', onSignal);
@@ -207,18 +214,73 @@ export async function main(args: string[], env: Env): Promise<number> {
     await stopAll();
     return 0;
   } catch (err) {
-    process.stderr.write(`sidemesh up: ${(err as Error).message}\n`);
+    process.stderr.write(`sidemesh up: ${portInUse(err, flags) ?? (err as Error).message}\n`);
     await stopAll();
     return 1;
   }
 }
 
-function banner(doc: ResourceDocument, file: string, bound: { dnsPort: number; metricsPort: number; adminPort: number }, discoverUrl: string, discoverBase: string): string {
-  const lines = tryLines(doc, { ...bound, discoverUrl, discoverBase });
+/**
+ * A start-up bind that failed because the port is taken, said as what to do about it. The usual
+ * cause is a second `sidemesh up` on the same defaults; the raw errors name no flag, and the DNS
+ * responder's does not even say "in use".
+ */
+function portInUse(err: unknown, ports: Pick<UpFlags, 'discoverPort' | 'dnsPort' | 'adminPort' | 'metricsPort'>): string | undefined {
+  const flags: [number, string][] = [
+    [ports.discoverPort, '--discover-port'],
+    [ports.dnsPort, '--dns-port'],
+    [ports.adminPort, '--admin-port'],
+    [ports.metricsPort, '--metrics-port'],
+  ];
+  for (let e: unknown = err; e !== null && typeof e === 'object'; e = (e as { cause?: unknown }).cause) {
+    const { code, address, port } = e as { code?: unknown; address?: unknown; port?: unknown };
+    if (code !== 'EADDRINUSE' || typeof port !== 'number' || port === 0) continue;
+    const flag = flags.find(([p]) => p === port)?.[1];
+    const where = `${typeof address === 'string' ? address : '127.0.0.1'}:${port}`;
+    // Moving the ports is no way to run two `up`s of one mesh: they would still share its VIPs.
+    const move = flag === undefined ? '' : `; if something else holds it, pass ${flag} <port> (0 picks a free one)`;
+    return `${where} is already in use. Another sidemesh up? Stop it first${move}.`;
+  }
+  return undefined;
+}
+
+/**
+ * What the sidecar could not bind (its admin `/ready`), most likely because another `up` of the same
+ * mesh holds those VIPs: the banner must not offer commands that would reach that other process.
+ */
+function unboundListeners(adminPort: number): Promise<ReadonlySet<string>> {
+  return new Promise((resolve) => {
+    // agent: false, so no kept-alive socket outlives the request.
+    const req = httpGet({ host: '127.0.0.1', port: adminPort, path: '/ready', agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => {
+        try {
+          const names = (JSON.parse(body) as { degradedListeners?: unknown }).degradedListeners;
+          resolve(new Set(Array.isArray(names) ? names.filter((n): n is string => typeof n === 'string') : []));
+        } catch {
+          resolve(new Set());
+        }
+      });
+    });
+    req.on('error', () => resolve(new Set()));
+  });
+}
+
+function banner(doc: ResourceDocument, file: string, bound: { dnsPort: number; metricsPort: number; adminPort: number }, discoverUrl: string, discoverBase: string, unbound: ReadonlySet<string>): string {
+  const lines = tryLines(doc, { ...bound, discoverUrl, discoverBase }, unbound);
   const w = doc.workload;
+  const taken =
+    unbound.size === 0
+      ? ''
+      : `
+Not listening, their addresses are taken (another sidemesh up of this mesh?): ${[...unbound].sort().join(', ')}.
+Stop whatever holds them; the sidecar retries the binds every few seconds.
+`;
   return `
 sidemesh is up: discover on ${discoverBase}, and a sidecar for ${w.namespace}/${w.service} with its DNS on 127.0.0.1:${bound.dnsPort}.
-
+${taken}
 Try:
 ${lines.map((l) => `  ${l}`).join('\n')}
 

@@ -63,31 +63,35 @@ export async function eventually(check: () => Promise<boolean> | boolean, ms = 1
   }
 }
 
-/** A mesh file on random high ports, so parallel runs and a developer's own `sidemesh up` do not collide. */
-export function demoMesh(base: number, inbound: number, withBilling = true): string {
+/**
+ * A mesh file on random high ports, so parallel runs and a developer's own `sidemesh up` do not
+ * collide. VIPs hash `name.namespace`: a namespace of its own keeps `up` off the VIPs of
+ * examples/mesh.yaml (namespace demo), which a developer's `npm start` holds.
+ */
+export function demoMesh(base: number, inbound: number, withBilling = true, namespace = 'demo'): string {
   return `
 services:
   - name: web
-    namespace: demo
+    namespace: ${namespace}
     ports: [{ port: 8080, protocol: http }]
     endpoints: [{ address: 127.0.0.1, port: ${base}, pod: web-0 }]
   - name: orders
-    namespace: demo
+    namespace: ${namespace}
     ports: [{ port: 8080, protocol: http }]
     endpoints: [{ address: 127.0.0.1, port: ${base + 1} }, { address: 127.0.0.1, port: ${base + 2} }]
 ${
   withBilling
     ? `  - name: billing
-    namespace: demo
+    namespace: ${namespace}
     ports: [{ port: 8080, protocol: http }]
     endpoints: [{ address: 127.0.0.1, port: ${base + 3} }]
 `
     : ''
 }  - name: echo
-    namespace: demo
+    namespace: ${namespace}
     ports: [{ port: 9000, protocol: tcp }]
     endpoints: [{ address: 127.0.0.1, port: ${base + 5} }, { address: 127.0.0.1, port: ${base + 6} }]
 workloads:
-  - { namespace: demo, service: web, pods: [{ name: web-0, ip: 127.0.0.1 }], inboundPorts: { ${base}: ${inbound} } }
+  - { namespace: ${namespace}, service: web, pods: [{ name: web-0, ip: 127.0.0.1 }], inboundPorts: { ${base}: ${inbound} } }
 `;
 }
