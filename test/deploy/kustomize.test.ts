@@ -1,8 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
+import { loadAdmissionConfig } from '../../admission/config.ts';
+import { loadDiscoverConfig } from '../../discover/config.ts';
 import { validateObject } from './k8s-schema.ts';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -97,6 +99,10 @@ describe.skipIf(!kubectl)('deploy/ (kubectl kustomize, offline)', () => {
     }
     const discover = find('ClusterRole', 'sidemesh-discover');
     expect(discover.rules.flatMap((r: Obj) => r.resources).sort()).toEqual(['configmaps', 'endpointslices', 'pods', 'services']);
+    // Least privilege: discover's informers list and watch (discover/kube-source.ts), never get by name.
+    for (const rule of discover.rules) expect(rule.verbs, JSON.stringify(rule)).toEqual(['list', 'watch']);
+    const source = readFileSync(join(root, 'discover', 'kube-source.ts'), 'utf8');
+    expect(source.match(/\b(?:core|discovery)\.(\w+)\(/g)?.every((call) => /\.list\w+ForAllNamespaces\($/.test(call))).toBe(true);
   });
 
   it('runs both Deployments highly available under the restricted Pod Security Standard', () => {
@@ -129,7 +135,7 @@ describe.skipIf(!kubectl)('deploy/ (kubectl kustomize, offline)', () => {
     expect(find('Service', 'sidemesh-discover').spec.ports[0].port).toBe(6100);
   });
 
-  it('gives discover and the webhook the same CLUSTER_DOMAIN, from one ConfigMap', () => {
+  it('gives discover and the webhook the same CLUSTER_DOMAIN, from one ConfigMap, and only variables they read', () => {
     /** The container's env as the kubelet builds it: envFrom ConfigMaps, then env values over them. */
     const envOf = (deployment: string): Record<string, string | undefined> => {
       const c = find('Deployment', deployment).spec.template.spec.containers[0];
@@ -152,5 +158,17 @@ describe.skipIf(!kubectl)('deploy/ (kubectl kustomize, offline)', () => {
     // discover reads no POD_NAMESPACE: giving it one would be dead configuration.
     expect(discover.POD_NAMESPACE).toBeUndefined();
     expect(admission.POD_NAMESPACE).toBe('<valueFrom>');
+
+    // Every variable the manifests set is one the process's config loader reads: a misspelt name
+    // would be ignored without a word, and the default used instead.
+    const reads = (load: (env: Record<string, string | undefined>) => unknown): Set<string> => {
+      const seen = new Set<string>();
+      load(new Proxy({}, { get: (_t, key) => (typeof key === 'string' && seen.add(key), undefined) }));
+      return seen;
+    };
+    const discoverReads = reads((env) => loadDiscoverConfig(env, () => 'nameserver 10.96.0.10\n'));
+    const admissionReads = reads((env) => loadAdmissionConfig(env, '0.1.0'));
+    expect(Object.keys(discover).filter((k) => !discoverReads.has(k))).toEqual([]);
+    expect(Object.keys(admission).filter((k) => !admissionReads.has(k))).toEqual([]);
   });
 });
