@@ -5,12 +5,12 @@
  * per GiB and a 135 MiB peak RSS, against 0.6 s and 60 MiB with recycled buffers (haproxy: 0.57 s).
  *
  * - A direction's buffer starts at 4 KiB and grows to 64 KiB after a read that fills it (a bulk
- *   transfer); a read under 4 KiB drops back. A connection idles with the buffers its last reads
- *   chose: 2 × 4 KiB after small exchanges, up to 2 × 64 KiB after a burst whose last read was 4 KiB
- *   or more (500 idle connections after one 20 KB answer each: +33 MiB, against +4 MiB after 2 KB
- *   answers). Node pins the next read's buffer right after each read, so an idle connection cannot
- *   give it back without node internals; shrinking on every partial read would reallocate 64 KiB
- *   buffers all through a bulk transfer, the cost this relay exists to avoid.
+ *   transfer); a read under 4 KiB drops back. A direction quiet for 2–4 s with a 64 KiB buffer goes
+ *   back to 4 KiB too (`shrinkQuiet`), so an idle connection holds 2 × 4 KiB whatever it carried
+ *   last (500 pooled connections idle after one 20 KB answer each: +4 MiB instead of +33 MiB).
+ *   Node pins each next read's buffer as the read before it ends, so that takes its handle's
+ *   `useUserBuffer`; shrinking on every partial read instead cost bulk transfers up to 40 % of
+ *   their throughput (reads alternating between 4 and 64 KiB).
  * - A buffer is read into again only after the write carrying it has flushed: when a write does not
  *   complete at once, reading pauses until its callback. That is also the backpressure.
  * - The source's EOF ends the target (half-close passes through); errors are the caller's.
@@ -26,6 +26,25 @@ const LARGE = 64 * 1024;
 const SPARE_MAX = 256;
 const spare: Buffer[] = [];
 
+/** Directions holding a 64 KiB buffer, looked at by `shrinkQuiet` every SWEEP_MS. */
+const large = new Set<RelayDirection>();
+const SWEEP_MS = 2000;
+let sweep: NodeJS.Timeout | undefined;
+
+function watchLarge(d: RelayDirection): void {
+  large.add(d);
+  sweep ??= setInterval(() => {
+    for (const dir of large) dir.shrinkQuiet();
+    if (large.size === 0) {
+      clearInterval(sweep);
+      sweep = undefined;
+    }
+  }, SWEEP_MS).unref();
+}
+
+/** What `shrinkQuiet` needs of a socket's handle (node internals: StreamBase's `useUserBuffer`). */
+type BufferedHandle = { useUserBuffer?: (buf: Uint8Array) => void } | null;
+
 /** One direction: give `onread` to the source socket, then `connect` it to its target. */
 export class RelayDirection {
   readonly onread: OnReadOpts;
@@ -34,6 +53,8 @@ export class RelayDirection {
   #source: Socket | undefined;
   #target: Socket | undefined;
   #waiting = false;
+  /** No read since the last sweep. */
+  #quiet = false;
   readonly #onFlushed = (): void => {
     if (!this.#waiting) return;
     this.#waiting = false;
@@ -43,7 +64,8 @@ export class RelayDirection {
   /** `count` sees every chunk's size as it is forwarded. */
   constructor(count: (bytes: number) => void) {
     this.#count = count;
-    this.onread = { buffer: () => this.#buffer, callback: (n, buf) => this.#forward(n, buf) };
+    // Not the buffer node passes: after shrinkQuiet, node still names the one it pinned before.
+    this.onread = { buffer: () => this.#buffer, callback: (n) => this.#forward(n, this.#buffer) };
   }
 
   /**
@@ -59,15 +81,50 @@ export class RelayDirection {
   #forward(n: number, buf: Uint8Array): boolean {
     const target = this.#target!;
     this.#count(n);
+    this.#quiet = false;
     target.write(n === buf.length ? buf : buf.subarray(0, n), this.#onFlushed);
     if (n === buf.length) {
-      if (buf.length < LARGE) this.#buffer = Buffer.allocUnsafeSlow(LARGE);
+      if (buf.length < LARGE) {
+        this.#buffer = Buffer.allocUnsafeSlow(LARGE);
+        watchLarge(this);
+      }
     } else if (n < SMALL && buf.length > SMALL) {
       this.#buffer = spare.pop() ?? Buffer.allocUnsafeSlow(SMALL);
+      large.delete(this);
     }
     if (target.writableLength === 0) return true;
     this.#waiting = true;
     return false;
+  }
+
+  /**
+   * Called every SWEEP_MS for a direction with a 64 KiB buffer: the second time in a row without a
+   * read in between, its source's next read goes to a 4 KiB buffer instead. Not while a write from
+   * the buffer is queued (reading is paused then anyway), nor when the handle is gone. Two node
+   * internals: the handle's `useUserBuffer` (what node's own `onread` set-up calls) and the socket's
+   * private `kBuffer` symbol; on a node without them `test/sidecar/byte-relay.test.ts` fails, so an
+   * upgrade that loses them is noticed, and the relay still works, holding 64 KiB.
+   */
+  shrinkQuiet(): void {
+    if (!this.#quiet) {
+      this.#quiet = true;
+      return;
+    }
+    const source = this.#source;
+    if (source === undefined || source.destroyed) {
+      large.delete(this);
+      return;
+    }
+    const handle = (source as Socket & { _handle?: BufferedHandle })._handle;
+    if (this.#waiting || typeof handle?.useUserBuffer !== 'function') return;
+    const small = spare.pop() ?? Buffer.allocUnsafeSlow(SMALL);
+    handle.useUserBuffer(small);
+    // The socket keeps naming the buffer it pinned last (node's private kBuffer) until its next
+    // read, and that reference alone would keep the 64 KiB alive.
+    const pinned = Object.getOwnPropertySymbols(source).find((k) => k.description === 'kBuffer');
+    if (pinned !== undefined) (source as unknown as Record<symbol, unknown>)[pinned] = small;
+    this.#buffer = small;
+    large.delete(this);
   }
 
   /**
@@ -78,6 +135,7 @@ export class RelayDirection {
     let open = sockets.length;
     const closed = (): void => {
       if (--open > 0) return;
+      large.delete(this);
       if (this.#buffer.length === SMALL && spare.length < SPARE_MAX) spare.push(this.#buffer);
       this.#buffer = EMPTY;
     };

@@ -8,12 +8,13 @@ import { collect, sha } from './helpers.ts';
  * client → [accepted, adopted] relay → target server: the shape of the TCP listener, one direction.
  * Returns the client socket, the server's side of the target connection, and the relay's count.
  */
-async function relayPair(servers: Server[]): Promise<{ client: Socket; far: Socket; relayed: () => number; adopted: Socket; out: Socket }> {
+async function relayPair(servers: Server[]): Promise<{ client: Socket; far: Socket; relayed: () => number; adopted: Socket; out: Socket; dir: RelayDirection }> {
   let far!: Socket;
   const target = createServer({ allowHalfOpen: true }, (s) => (far = s));
   let relayed = 0;
+  let dir!: RelayDirection;
   const front = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (accepted) => {
-    const dir = new RelayDirection((n) => (relayed += n));
+    dir = new RelayDirection((n) => (relayed += n));
     const adopted = adoptAccepted(accepted, dir.onread);
     if (!adopted) throw new Error('adoptAccepted did not take an accepted socket');
     const out = connect({ port: (target.address() as { port: number }).port, host: '127.0.0.1', allowHalfOpen: true }, () => {
@@ -29,7 +30,7 @@ async function relayPair(servers: Server[]): Promise<{ client: Socket; far: Sock
   await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
   const client = connect({ port: (front.address() as { port: number }).port, host: '127.0.0.1', allowHalfOpen: true });
   const [adopted, out] = await gotAdopted;
-  return { client, far, relayed: () => relayed, adopted, out };
+  return { client, far, relayed: () => relayed, adopted, out, dir };
 }
 
 describe('byte relay (recycled read buffers)', () => {
@@ -91,5 +92,45 @@ describe('byte relay (recycled read buffers)', () => {
     const got = await received;
     expect(got.length).toBe(big.length);
     expect(sha(got)).toBe(sha(big));
+  });
+
+  it('goes back to a 4 KiB buffer once quiet, so an idle connection holds 8 KiB whatever it carried, and relays on exactly', async () => {
+    const { client, far, dir, adopted } = await relayPair(servers);
+    const nextRead = (): number => (dir.onread.buffer as () => Uint8Array)().length;
+    // What the socket itself still names (node's private kBuffer): it alone would keep 64 KiB alive.
+    const kBuffer = Object.getOwnPropertySymbols(adopted).find((k) => k.description === 'kBuffer');
+    const named = (): number => (adopted as unknown as Record<symbol, Uint8Array>)[kBuffer!].length;
+    const parts: Buffer[] = [];
+    far.on('data', (c: Buffer) => parts.push(c));
+    const until = async (n: number): Promise<void> => {
+      while (parts.reduce((a, c) => a + c.length, 0) < n) await new Promise((r) => setTimeout(r, 5));
+    };
+    const rand = mulberry32(3);
+    const burst = (size: number) => Buffer.from(Array.from({ length: size }, () => Math.floor(rand() * 256)));
+    const sent = [burst(20_000)];
+    client.write(sent[0]);
+    await until(20_000);
+    // A full 4 KiB read grew it; the rest came in a shorter read, which leaves it at 64 KiB.
+    expect(nextRead()).toBe(64 * 1024);
+    dir.shrinkQuiet(); // the sweep's first look: a read since? no, but wait one more sweep
+    expect(nextRead()).toBe(64 * 1024);
+    dir.shrinkQuiet();
+    expect(nextRead()).toBe(4096);
+    expect(named()).toBe(4096);
+    // The next reads land in the new buffer: what goes out must be what came in.
+    sent.push(burst(3000), burst(150_000));
+    client.write(sent[1]);
+    await until(23_000);
+    client.write(sent[2]);
+    await until(173_000);
+    expect(sha(Buffer.concat(parts))).toBe(sha(Buffer.concat(sent)));
+    // A read in between keeps it: shrinking waits for two sweeps without one.
+    expect(nextRead()).toBe(64 * 1024);
+    dir.shrinkQuiet();
+    client.write(burst(20_000)); // one read of 4 KiB or more: the buffer stays large
+    await until(193_000);
+    dir.shrinkQuiet();
+    expect(nextRead()).toBe(64 * 1024);
+    client.destroy();
   });
 });
