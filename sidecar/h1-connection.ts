@@ -180,7 +180,11 @@ export class ClientConn implements ParserHandler {
       this.protocolFault(refused);
       return 0;
     }
-    if (upgrade) {
+    // An upgrade offer with a body (curl --http2 offers h2c on a POST too): llhttp parses the body
+    // before it reports the upgrade, so the bytes a pipe would replay are gone. It is proxied as the
+    // plain HTTP/1.1 request it also is, Upgrade dropped with the other hop-by-hop fields (Envoy drops
+    // h2c offers as well), and the connection closes after the answer: llhttp stops at the upgrade.
+    if (upgrade && scan.framing === 'none') {
       // The scanner takes no upgrades: llhttp parsed this head, so `raw` is its list.
       this.#upgrade = { req: { method: name, url: path, rawHeaders: raw!, connection: scan.connection, remoteAddress: this.remoteAddress }, state };
       return 0;
@@ -191,7 +195,7 @@ export class ClientConn implements ParserHandler {
       up = cluster === undefined ? undefined : state.clusters.get(cluster);
     }
     // §6.1: HTTP/1.0 with Transfer-Encoding is answered, then the connection closes (its framing is suspect).
-    const keep = keepAlive && !(http10 && scan.framing === 'chunked');
+    const keep = keepAlive && !upgrade && !(http10 && scan.framing === 'chunked');
     const ex = new H1Exchange(this, up, up?.traffic ?? state.traffic, name, path, raw, scan, http10, keep, scanned);
     this.#reading = ex;
     if (this.#active !== undefined) this.#pipelined.push(ex);
@@ -337,6 +341,9 @@ export class ClientConn implements ParserHandler {
       up = cluster === undefined ? undefined : state.clusters.get(cluster);
     }
     if (up === undefined) return sendRawProxyError(this.socket, 'no_route', this.#host.metrics);
+    // Its FIN is the tunnel's now: answered as an HTTP half-close it would close our side, and lose
+    // what the upstream sends after it (docker-style streams end stdin with a FIN, then read the output).
+    this.socket.off('end', this.#onEnd);
     forwardUpgrade(req, this.socket, head, up, this.#host.metrics);
   }
 

@@ -29,7 +29,7 @@ import { methodLabel, type SidecarMetrics, type TrafficMetrics } from './metrics
 import { sendProxyError, sendRawProxyError } from './proxy-error.ts';
 import type { RouteTable } from './routing/route-table.ts';
 import type { UpstreamCluster } from './upstream-cluster.ts';
-import { forwardUpgrade } from './upgrade-proxy.ts';
+import { forwardUpgrade, isUpgraded } from './upgrade-proxy.ts';
 
 /** What a listener routes with; replaced as a whole on every document that changes it. */
 export interface HttpListenerState {
@@ -57,6 +57,8 @@ export class HttpListener {
   readonly #metrics: SidecarMetrics;
   readonly #sockets = new Set<Socket>();
   readonly #conns = new Set<ClientConn>();
+  /** node:http: the exchange a connection is answering, so a parse error behind it cannot write into it. */
+  readonly #responding = new WeakMap<Socket, { req: IncomingMessage; res: ServerResponse }>();
   readonly #limits: HttpServerLimits;
   #sweep: NodeJS.Timeout | undefined;
   #draining = false;
@@ -78,6 +80,13 @@ export class HttpListener {
         // How often node checks headersTimeout/requestTimeout: fine enough for second-scale limits.
         connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
         noDelay: true,
+        // The request rules (refusal(), h1-heads.ts) answer a Host-less HTTP/1.1 request, so the 400
+        // carries x-sidemesh-error and is counted; node's own check would answer without either.
+        requireHostHeader: false,
+        // An upgrade offer with a body (curl --http2 offers h2c on a POST too) is served as the plain
+        // request it also is, as on the fast path: replayed into a pipe, a chunked body lost its
+        // framing (Transfer-Encoding is hop-by-hop, so the replayed head had none).
+        shouldUpgradeCallback: (req: IncomingMessage) => req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined,
       },
       this.#onRequest,
     );
@@ -127,7 +136,9 @@ export class HttpListener {
 
   #closeIdle(): void {
     if (this.#server instanceof http.Server) this.#server.closeIdleConnections();
-    else for (const c of this.#conns) c.drain();
+    // An upgraded connection (a WebSocket) has no request in flight and would look idle: it runs
+    // for the grace period like any open connection (drainConnections cuts it then).
+    else for (const c of this.#conns) if (!isUpgraded(c.socket)) c.drain();
   }
 
   #onFastConnection = (accepted: Socket): void => {
@@ -160,6 +171,7 @@ export class HttpListener {
 
   #onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const s = this.state;
+    this.#responding.set(req.socket, { req, res });
     // A draining listener answers what it already accepted but asks clients to reconnect elsewhere.
     if (this.#draining) res.shouldKeepAlive = false;
     const refused = refusal(scanRequest(req.rawHeaders), req.httpVersionMajor === 1 && req.httpVersionMinor === 0);
@@ -184,6 +196,10 @@ export class HttpListener {
 
   #onUpgrade = (req: IncomingMessage, socket: Socket, head: Buffer): void => {
     const s = this.state;
+    // The request rules hold for upgrades too (the fast path checks them before its upgrade): with
+    // two Hosts the sidecar would route on one while the app reads the other.
+    const refused = refusal(scanRequest(req.rawHeaders), req.httpVersionMajor === 1 && req.httpVersionMinor === 0);
+    if (refused !== undefined) return sendRawProxyError(socket, refused, this.#metrics);
     let up = s.cluster;
     if (up === undefined) {
       const name = s.routes?.select(req.headers.host, req.url ?? '/', req.headers);
@@ -195,12 +211,36 @@ export class HttpListener {
   };
 
   #onClientError = (err: Error & { code?: string }, socket: Socket): void => {
-    // ECONNRESET and friends: the client is gone, nothing to answer.
-    if (err.code === 'ECONNRESET' || !socket.writable) {
+    // ECONNRESET and friends: the client is gone, nothing to answer. HPE_INVALID_EOF_STATE is a FIN
+    // mid-head or mid-body: that request can never complete, and it was not malformed, so it is no
+    // `bad_request` (a request in flight counts `client_closed` itself), as on the fast path.
+    if (err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE' || !socket.writable) {
       socket.destroy();
       return;
     }
     const cause = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request_timeout' : err.code === 'HPE_HEADER_OVERFLOW' ? 'headers_too_large' : 'bad_request';
+    // A response still being written must not get a 400 spliced into its body (with Content-Length,
+    // the client would take the 400's bytes for body bytes).
+    const current = this.#responding.get(socket);
+    if (current !== undefined && !current.res.writableEnded) {
+      // Bad bytes behind a whole request: that one is answered first, then the 400 closes the
+      // connection (RFC 9112 §9.3.2, docs/sidecar.md "Order on a connection"), as on the fast path.
+      if (current.req.complete) return afterResponse(current.res, () => sendRawProxyError(socket, cause, this.#metrics));
+      // Bad bytes in the body of the request being answered: it cannot complete; cut its response.
+      if (current.res.headersSent) return void sendProxyError(current.res, cause, this.#metrics);
+    }
     sendRawProxyError(socket, cause, this.#metrics);
   };
+}
+
+/** Runs `then` once `res` is done, sent whole ('finish') or cut ('close'). */
+function afterResponse(res: ServerResponse, then: () => void): void {
+  let done = false;
+  const once = (): void => {
+    if (done) return;
+    done = true;
+    then();
+  };
+  res.once('finish', once);
+  res.once('close', once);
 }

@@ -138,8 +138,8 @@ export class SidecarMetrics {
     this.requestDuration = new DurationHistogram('sidemesh_request_duration_seconds', 'HTTP request duration seen by the sidecar, from request head to last response byte.', registers, () => self.#traffic.values());
     this.requestBytes = folded('sidemesh_request_bytes_total', 'HTTP request body bytes sent upstream.', 'requestBytes');
     this.responseBytes = folded('sidemesh_response_bytes_total', 'HTTP response body bytes sent to clients.', 'responseBytes');
-    this.tcpOpened = folded('sidemesh_tcp_connections_opened_total', 'TCP connections accepted by TCP listeners.', 'tcpOpened');
-    this.tcpClosed = folded('sidemesh_tcp_connections_closed_total', 'TCP connections closed on TCP listeners.', 'tcpClosed');
+    this.tcpOpened = folded('sidemesh_tcp_connections_opened_total', 'TCP connections opened: TCP listeners, and HTTP upgrades (WebSocket).', 'tcpOpened');
+    this.tcpClosed = folded('sidemesh_tcp_connections_closed_total', 'TCP connections closed: TCP listeners, and HTTP upgrades (WebSocket).', 'tcpClosed');
     this.tcpSent = folded('sidemesh_tcp_sent_bytes_total', 'TCP bytes sent to the downstream client (upstream to client).', 'tcpSent');
     this.tcpReceived = folded('sidemesh_tcp_received_bytes_total', 'TCP bytes received from the downstream client (client to upstream).', 'tcpReceived');
     this.upstreamEndpoints = new Gauge({

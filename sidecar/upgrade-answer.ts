@@ -1,0 +1,61 @@
+/**
+ * The upstream's answer to an upgrade request, read just far enough to know whether the protocol
+ * switches: a 101 turns the connection into a byte pipe; any other final status is an ordinary
+ * HTTP response, after which the connection must not become a pipe (upgrade-proxy.ts).
+ */
+import type { Socket } from 'node:net';
+
+/** A response head bigger than this is no answer to an upgrade (node's own limit is 16 KiB). */
+const MAX_ANSWER_HEAD = 64 * 1024;
+
+const HEAD_END = Buffer.from('\r\n\r\n');
+
+/**
+ * Reads `upstream` up to the end of its final response head. Interim heads (100, 103) go to
+ * `onInterim` as they are. `onAnswer` gets the final status and every byte read since the last
+ * interim head (the head and what followed it), with `upstream` paused for the caller to pipe. A head
+ * that is not HTTP/1.x or runs past 64 KiB destroys `upstream` (the caller answers `upstream_reset`).
+ */
+export function readAnswer(upstream: Socket, onInterim: (head: Buffer) => void, onAnswer: (status: number, bytes: Buffer) => void): void {
+  let bytes: Buffer = Buffer.alloc(0);
+  const onData = (chunk: Buffer): void => {
+    bytes = bytes.length === 0 ? chunk : Buffer.concat([bytes, chunk]);
+    for (;;) {
+      const end = bytes.indexOf(HEAD_END);
+      if (end === -1) {
+        if (bytes.length > MAX_ANSWER_HEAD) upstream.destroy();
+        return;
+      }
+      const status = /^HTTP\/1\.[01] (\d{3})[ \r]/.exec(bytes.toString('latin1', 0, 13))?.[1];
+      if (status === undefined) return void upstream.destroy();
+      const code = Number(status);
+      if (code < 100 || code >= 200 || code === 101) {
+        upstream.off('data', onData);
+        upstream.pause();
+        return onAnswer(code, bytes);
+      }
+      onInterim(bytes.subarray(0, end + 4));
+      bytes = bytes.subarray(end + 4);
+    }
+  };
+  upstream.on('data', onData);
+}
+
+const CONNECTION_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection']);
+
+/**
+ * `bytes` (a final response head and what followed it) with the head's Connection and Keep-Alive
+ * fields replaced by `connection: close`: the client opens a new connection for its next request.
+ * Every other field stays, Transfer-Encoding included: the body that follows is passed on as sent.
+ */
+export function closingAnswer(bytes: Buffer): Buffer {
+  const end = bytes.indexOf(HEAD_END);
+  const lines = bytes.toString('latin1', 0, end).split('\r\n');
+  const kept = [lines[0]];
+  for (let i = 1; i < lines.length; i++) {
+    const colon = lines[i].indexOf(':');
+    if (!CONNECTION_HEADERS.has(lines[i].slice(0, colon).trim().toLowerCase())) kept.push(lines[i]);
+  }
+  kept.push('connection: close', '', '');
+  return Buffer.concat([Buffer.from(kept.join('\r\n'), 'latin1'), bytes.subarray(end + 4)]);
+}
