@@ -52,7 +52,10 @@ export class DiscoverClient {
     this.#o = options;
     this.#clock = options.clock ?? systemClock;
     this.#backoff = new Backoff({ baseMs: 200, capMs: options.backoffCapMs, random: options.random });
-    options.metrics.setConfigAgeSource(() => (this.lastConfirmedMs === undefined ? undefined : Math.max(0, (this.#clock.now() - this.lastConfirmedMs) / 1000)));
+    // Before any document: the time since polling began, so `sidemesh_config_age_seconds > 300`
+    // also fires for a sidecar that never got one (it read 0 then).
+    const startedMs = this.#clock.now();
+    options.metrics.setConfigAgeSource(() => Math.max(0, (this.#clock.now() - (this.lastConfirmedMs ?? startedMs)) / 1000));
   }
 
   /** The version of a document loaded elsewhere (disk cache): polls then wait for a newer one. */

@@ -170,7 +170,7 @@ export class SidecarMetrics {
     this.configVersion = new Gauge({ name: 'sidemesh_config_version_info', help: 'The document version in force (value 1).', labelNames: ['version'], registers });
     this.configAge = new Gauge({
       name: 'sidemesh_config_age_seconds',
-      help: 'Seconds since discover last confirmed the document in force (grows while discover is unreachable).',
+      help: 'Seconds since discover last confirmed the document in force, or since the sidecar started while it has none (grows while discover is unreachable).',
       registers,
       collect() {
         const age = self.#configAgeSource();

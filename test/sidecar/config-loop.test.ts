@@ -118,6 +118,19 @@ describe('config loop and applier', () => {
     expect(await metricsText(second)).toMatch(/sidemesh_config_age_seconds \d/);
   });
 
+  it('counts config age from start while discover has never answered, so the age alert fires for it too', async () => {
+    const discover = await new FakeDiscover().start();
+    const env = sidecarEnv(discover);
+    await discover.stop();
+    const s = await startSidecar(env);
+    cleanup.push(() => s.close(200));
+    await new Promise((r) => setTimeout(r, 1200));
+    expect((await admin(s, '/ready')).status).toBe(503);
+    const age = Number(/^sidemesh_config_age_seconds (\S+)$/m.exec(await metricsText(s))?.[1]);
+    expect(age).toBeGreaterThanOrEqual(1);
+    expect(age).toBeLessThan(30);
+  });
+
   it('rejects a document that does not decode, and keeps its own config over an invalid one', async () => {
     const discover = await new FakeDiscover().start();
     cleanup.push(() => discover.stop());
