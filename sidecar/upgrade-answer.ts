@@ -4,6 +4,7 @@
  * HTTP response, after which the connection must not become a pipe (upgrade-proxy.ts).
  */
 import type { Socket } from 'node:net';
+import { createParser, isParseError, releaseParser, type NativeParser } from './h1-parser.ts';
 
 /** A response head bigger than this is no answer to an upgrade (node's own limit is 16 KiB). */
 const MAX_ANSWER_HEAD = 64 * 1024;
@@ -58,4 +59,51 @@ export function closingAnswer(bytes: Buffer): Buffer {
   }
   kept.push('connection: close', '', '');
   return Buffer.concat([Buffer.from(kept.join('\r\n'), 'latin1'), bytes.subarray(end + 4)]);
+}
+
+/**
+ * A refused upgrade's answer (`bytes`: its final head and what followed it) to `client`, with
+ * `connection: close`; the rest of the response follows as the upstream sends it. Once that response
+ * is complete (llhttp, strict, follows its framing; `head`: it answers a HEAD request, so no body),
+ * both sides close: RFC 9112 §9.6 has a server that sent `close` close the connection after the
+ * response, instead of waiting for the client to. A response delimited by close, or one llhttp cannot
+ * frame, ends when the upstream closes.
+ */
+export function relayRefusal(upstream: Socket, client: Socket, bytes: Buffer, head: boolean): void {
+  let complete = false;
+  let parser: NativeParser | undefined = createParser('response', {
+    onHeaders: () => undefined,
+    onHeadersComplete: () => (head ? 1 : 0),
+    onBody: () => undefined,
+    onMessageComplete: () => void (complete = true),
+  });
+  const follow = (chunk: Buffer): void => {
+    if (parser === undefined) return;
+    if (isParseError(parser.execute(chunk))) stopParsing();
+  };
+  const stopParsing = (): void => {
+    if (parser !== undefined) releaseParser(parser);
+    parser = undefined;
+  };
+  const onData = (chunk: Buffer): void => {
+    follow(chunk);
+    const more = client.write(chunk);
+    if (complete) return end();
+    if (!more) {
+      upstream.pause();
+      client.once('drain', () => upstream.resume());
+    }
+  };
+  const end = (): void => {
+    upstream.off('data', onData);
+    stopParsing();
+    client.end();
+    upstream.destroy();
+  };
+  follow(bytes);
+  client.write(closingAnswer(bytes));
+  if (complete) return end();
+  upstream.on('data', onData);
+  upstream.once('close', stopParsing);
+  upstream.resume();
 }

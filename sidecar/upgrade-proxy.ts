@@ -15,7 +15,7 @@ import { hashValue, upstreamRequestHeaders } from './http-headers.ts';
 import { methodLabel, type SidecarMetrics } from './metrics.ts';
 import { faultStatus, sendRawProxyError, type ProxyCause } from './proxy-error.ts';
 import { watchSocketPair } from './socket-pair.ts';
-import { closingAnswer, readAnswer } from './upgrade-answer.ts';
+import { readAnswer, relayRefusal } from './upgrade-answer.ts';
 import type { UpstreamCluster } from './upstream-cluster.ts';
 
 /** The parts of an upgrade request head the proxy replays (from node:http or the fast path). */
@@ -94,12 +94,11 @@ export function forwardUpgrade(req: UpgradeRequest, client: Socket, head: Buffer
       }
       // Refused (RFC 9110 §7.8 lets a server ignore Upgrade: an HTTP/1.1 app answers curl's h2c
       // offer with a plain 200, and curl sends its next request on the same connection). What the
-      // client sends from now on is dropped; its FIN (after reading the answer) ends both sides.
+      // client sends from now on is dropped; the connection closes after the answer.
       client.unpipe(upstream);
       client.on('end', () => upstream.end());
       client.resume();
-      client.write(closingAnswer(answer));
-      upstream.pipe(client);
+      relayRefusal(upstream, client, answer, req.method === 'HEAD');
     });
   });
   // An upstream that closes or resets before its answer is `upstream_reset`, as for any request.

@@ -194,6 +194,33 @@ describe('upgrade proxy', () => {
       expect(seen).toEqual(['hello', 'hello']);
     });
 
+    it(`a refused upgrade's connection is closed by the sidecar once the answer is complete, whatever its framing (${engine})`, async () => {
+      app = createServer((req, res) => {
+        if (req.url === '/chunked') {
+          res.write('ab');
+          setTimeout(() => res.end('cd'), 50);
+        } else res.end('0123456789');
+      });
+      await new Promise<void>((r) => app!.listen(0, '127.0.0.1', r));
+      await run(document({ listeners: [httpListener(VIP, 8087, 'web')], clusters: [cluster('web', [ep((app.address() as { port: number }).port)])] }), fastPath);
+      const offer = 'connection: Upgrade, HTTP2-Settings\r\nupgrade: h2c\r\nhttp2-settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n';
+      for (const [method, path, body] of [['GET', '/cl', '0123456789'], ['GET', '/chunked', '2\r\nab\r\n2\r\ncd\r\n0\r\n\r\n'], ['HEAD', '/cl', '']]) {
+        const sock = connect({ port: 8087, host: VIP, allowHalfOpen: true });
+        let got = '';
+        let ended = false;
+        sock.on('data', (d) => (got += d.toString('latin1')));
+        sock.on('end', () => (ended = true));
+        sock.on('error', () => undefined);
+        sock.write(`${method} ${path} HTTP/1.1\r\nhost: web.shop\r\n${offer}`);
+        // The client keeps its side open: the sidecar's FIN follows the end of the answer.
+        await waitFor(() => ended, 3000);
+        expect(got).toMatch(/^HTTP\/1.1 200 OK\r\n/);
+        expect(got.toLowerCase()).toContain('\r\nconnection: close\r\n');
+        expect(got.slice(got.indexOf('\r\n\r\n') + 4), `${method} ${path}`).toBe(body);
+        sock.destroy();
+      }
+    });
+
     it(`with ring_hash on a cookie, an upgrade reaches the pod its session's HTTP requests reach (${engine})`, async () => {
       // Socket.IO's sticky sessions: polling requests first, then the WebSocket, on one pod.
       const pods = await Promise.all([0, 1, 2, 3].map(async (i) => {
