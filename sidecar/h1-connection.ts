@@ -19,8 +19,8 @@ import { headerList, headersObject, rawHeader, refusal, scannedRequest, scanRequ
 import { isParseError, METHODS, type ParserHandler, type ParseError } from './h1-parser.ts';
 import { createH1Parser, type H1Parser } from './h1-scan.ts';
 import type { HttpListenerState } from './http-listener.ts';
-import type { SidecarMetrics } from './metrics.ts';
-import { countFault, rawProxyErrorResponse, sendRawProxyError, type ProxyCause } from './proxy-error.ts';
+import { methodLabel, type SidecarMetrics } from './metrics.ts';
+import { countFault, faultStatus, rawProxyErrorResponse, sendRawProxyError, type ProxyCause } from './proxy-error.ts';
 import type { UpstreamCluster } from './upstream-cluster.ts';
 import { UpstreamLinks } from './h1-upstream-links.ts';
 import { forwardUpgrade, type UpgradeRequest } from './upgrade-proxy.ts';
@@ -177,6 +177,8 @@ export class ClientConn implements ParserHandler {
     const http10 = major === 1 && minor === 0;
     const refused = refusal(scan, http10);
     if (refused !== undefined) {
+      // A request all the same, counted with its answer's status as node:http counts it.
+      state.traffic.request(faultStatus(refused), methodLabel(name));
       this.protocolFault(refused);
       return 0;
     }

@@ -169,6 +169,8 @@ describe('HTTP/1.1 request rules on the sidecar', () => {
         expect(r.closed).toBe(true);
       }
       expect(up.received.join('').length).toBe(before);
+      // Counted as requests with their 400, on either engine.
+      expect(await metricsText(sidecar!)).toMatch(/sidemesh_requests_total\{[^}]*response_code="400",method="GET"\} 3\n/);
     });
 
     it(`a transfer coding besides chunked gets 501 and is not forwarded (${engine})`, async () => {
