@@ -80,7 +80,11 @@ export function forwardUpgrade(req: UpgradeRequest, client: Socket, head: Buffer
     let text = `${req.method} ${req.url} HTTP/1.1\r\n`;
     for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
     upstream.write(text + '\r\n');
-    if (head.length > 0) upstream.write(head);
+    // Client bytes that came in the same read as the upgrade head: counted like the rest.
+    if (head.length > 0) {
+      traffic.tcpReceived += head.length;
+      upstream.write(head);
+    }
     watchSocketPair(client, upstream, traffic, up.policy.idleTimeoutMs);
     client.pipe(upstream);
     const onInterim = (h: Buffer): void => void client.write(h);

@@ -221,6 +221,30 @@ describe('upgrade proxy', () => {
       }
     });
 
+    it(`counts the client bytes that came with the upgrade head in sidemesh_tcp_received_bytes_total (${engine})`, async () => {
+      // An echo that also answers the bytes node hands over with the head.
+      app = createServer();
+      app.on('upgrade', (_req, socket: Socket, head: Buffer) => {
+        socket.on('error', () => undefined);
+        socket.write('HTTP/1.1 101 Switching Protocols\r\nupgrade: echo\r\nconnection: Upgrade\r\n\r\n');
+        socket.write(head);
+        socket.pipe(socket);
+      });
+      await new Promise<void>((r) => app!.listen(0, '127.0.0.1', r));
+      const s = await run(document({ listeners: [httpListener(VIP, 8088, 'ws')], clusters: [cluster('ws', [ep((app.address() as { port: number }).port)])] }), fastPath);
+      const sock = connect({ port: 8088, host: VIP });
+      let got = '';
+      sock.on('data', (d) => (got += d.toString('latin1')));
+      sock.on('error', () => undefined);
+      // Head and first frame in one write, so they arrive in one read.
+      sock.write('GET /chat HTTP/1.1\r\nhost: ws.shop\r\nupgrade: echo\r\nconnection: upgrade\r\n\r\nfirst');
+      await waitFor(() => got.endsWith('first'));
+      sock.write('second');
+      await waitFor(() => got.endsWith('second'));
+      expect(await metricsText(s)).toMatch(/sidemesh_tcp_received_bytes_total\{[^}]*\} 11\n/);
+      sock.destroy();
+    });
+
     it(`with ring_hash on a cookie, an upgrade reaches the pod its session's HTTP requests reach (${engine})`, async () => {
       // Socket.IO's sticky sessions: polling requests first, then the WebSocket, on one pod.
       const pods = await Promise.all([0, 1, 2, 3].map(async (i) => {
