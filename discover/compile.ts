@@ -77,13 +77,17 @@ export function compileDocument(input: CompileInput): ResourceDocument | undefin
   const problems: ConfigProblem[] = [...status.errors];
 
   // Inbound: the meshed pods' port map is what peers' endpoints were rewritten to, so it wins over base_ports.
-  const inbound = new Map<number, number>();
+  const inbound = new Map(idx.workloadInbound.get(workloadKey(namespace, service, plugin)));
   for (const { pod, inbound: map } of pods) {
+    const path = `pods/${pod.name}.annotations["${ANNOTATION_INBOUND_PORTS}"]`;
     if (!(map instanceof Map)) {
-      problems.push({ path: `pods/${pod.name}.annotations["${ANNOTATION_INBOUND_PORTS}"]`, message: map.error });
+      problems.push({ path, message: map.error });
       continue;
     }
-    for (const [app, listen] of map) if (!inbound.has(app) && ![...inbound.values()].includes(listen)) inbound.set(app, listen);
+    // Peers reach such a pod's app port directly instead (compile-endpoints.ts): its sidecar serves the workload's map.
+    for (const [app, listen] of map) {
+      if (inbound.get(app) !== listen) problems.push({ path, message: `${app}=${listen} disagrees with the workload's other pods: not served by the sidecar, peers call port ${app} directly` });
+    }
   }
   const portEntries = new Map<number, { entry: BasePort; options: ParsedOptions }>();
   for (const p of config?.ports ?? []) {
@@ -138,6 +142,22 @@ export function compileDocument(input: CompileInput): ResourceDocument | undefin
   for (const svc of [...targets.values()].sort((a, b) => (`${a.namespace}/${a.name}` < `${b.namespace}/${b.name}` ? -1 : 1))) {
     const vip = options.vips.get(`${svc.namespace}/${svc.name}`)!;
     const ports = svc.ports.filter((p) => p.protocol === 'TCP').sort((a, b) => a.port - b.port);
+    // The sidecar proxies TCP only. A name on the VIP would send the Service's UDP/SCTP traffic
+    // (a DNS server's 53/UDP, a Jaeger agent's 6831/UDP) to a loopback address where nothing
+    // listens: such a Service is left out, name and all, so every port keeps its ClusterIP.
+    const notTcp = svc.ports.find((p) => p.protocol !== 'TCP');
+    if (notTcp !== undefined) {
+      problems.push({ path: `services["${svc.namespace}/${svc.name}"]`, message: `port ${notTcp.port}/${notTcp.protocol} cannot be proxied (TCP only): not meshed, calls go to its ClusterIP` });
+      targets.delete(`${svc.namespace}/${svc.name}`);
+      continue;
+    }
+    // One document serves the workload's pods on every node, so it cannot pick each pod's node-local
+    // endpoints; balancing over all of them would send a node agent's traffic to other nodes.
+    if (svc.nodeLocal === true) {
+      problems.push({ path: `services["${svc.namespace}/${svc.name}"]`, message: 'internalTrafficPolicy is Local (node-local endpoints only): not meshed, calls go to its ClusterIP' });
+      targets.delete(`${svc.namespace}/${svc.name}`);
+      continue;
+    }
     const clash = ports.find((p) => podPorts.has(p.port));
     if (clash !== undefined) {
       problems.push({

@@ -144,6 +144,7 @@ export function toServiceView(obj: unknown): Converted<ServiceView> {
       ...(creationTimestamp !== undefined ? { creationTimestamp } : {}),
       type: optString(spec.type, 'spec.type') ?? 'ClusterIP',
       headless: spec.clusterIP === 'None',
+      ...(spec.internalTrafficPolicy === 'Local' ? { nodeLocal: true } : {}),
       ports,
       labels,
       annotations,

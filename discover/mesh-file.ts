@@ -72,7 +72,8 @@ function parsePorts(c: Checker, list: unknown[], path: string): (ServicePortView
     if (name === undefined) c.problem(`${path}[${i}].name`, list.length === 1 ? 'must be a DNS label' : 'is required when a Service has several ports');
     if (out.some((q) => q.port === port)) c.problem(`${path}[${i}].port`, `port ${port} is listed twice`);
     const targetPort = p.targetPort === undefined ? port : c.port(p.targetPort, `${path}[${i}].targetPort`);
-    out.push({ name: name ?? '', port, protocol: 'TCP', appProtocol: String(protocol), targetPort });
+    // Unset stays unset, as appProtocol in a Service: the port name convention then decides (compile-endpoints.ts).
+    out.push({ name: name ?? '', port, protocol: 'TCP', ...(p.protocol !== undefined ? { appProtocol: String(protocol) } : {}), targetPort });
   });
   if (list.length === 0) c.problem(path, 'needs at least one port');
   return out;

@@ -22,6 +22,11 @@ export interface ServiceView {
   /** `ClusterIP`, `NodePort`, `LoadBalancer`, `ExternalName`; headless Services have clusterIP None. */
   type: string;
   headless: boolean;
+  /**
+   * `spec.internalTrafficPolicy: Local`: kube-proxy sends a pod's calls only to endpoints on its own
+   * node. Absent means `Cluster`.
+   */
+  nodeLocal?: boolean;
   ports: ServicePortView[];
   labels: Record<string, string>;
   annotations: Record<string, string>;

@@ -9,6 +9,8 @@ export interface ParsedPod {
   pod: MeshedPodView;
   /** appPort → listenPort, or the parse error of the annotation. */
   inbound: Map<number, number> | { error: string };
+  /** The map its sidecar serves: its workload's (workloadInbound), the same object for each of its pods. */
+  served?: Map<number, number>;
 }
 
 export interface ViewIndex {
@@ -19,6 +21,13 @@ export interface ViewIndex {
   podsByIp: Map<string, ParsedPod>;
   /** `namespace/service/plugin` → the workload's meshed pods, sorted by name. */
   workloadPods: Map<string, ParsedPod[]>;
+  /**
+   * `namespace/service/plugin` → the appPort → listenPort map its document serves (compile.ts),
+   * merged over its pods in name order, first claim of an app or listen port winning. Pods of one
+   * workload can disagree (a rollout that moves a named target port 8080 → 8081 gives 8080=65301 and
+   * 8081=65301), and every pod's sidecar serves this one map.
+   */
+  workloadInbound: Map<string, Map<number, number>>;
   /**
    * `namespace/service/plugin` → its plugin ConfigMaps, sorted by name. More than one is an invalid
    * config (plugin-config.ts, readPluginConfigMaps): none of them is picked silently.
@@ -48,6 +57,7 @@ export function buildIndex(view: ClusterView): ViewIndex {
     podsByName: new Map(),
     podsByIp: new Map(),
     workloadPods: new Map(),
+    workloadInbound: new Map(),
     configs: new Map(),
     servicesByNamespace: new Map(),
   };
@@ -60,7 +70,21 @@ export function buildIndex(view: ClusterView): ViewIndex {
     if (pod.ip) idx.podsByIp.set(`${pod.namespace}@${pod.ip}`, parsed);
     if (pod.service) push(idx.workloadPods, workloadKey(pod.namespace, pod.service, pod.plugin), parsed);
   }
-  for (const list of idx.workloadPods.values()) list.sort((a, b) => byName(a.pod, b.pod));
+  for (const [key, list] of idx.workloadPods) {
+    list.sort((a, b) => byName(a.pod, b.pod));
+    const served = new Map<number, number>();
+    const listens = new Set<number>();
+    for (const { inbound } of list) {
+      if (!(inbound instanceof Map)) continue;
+      for (const [app, listen] of inbound) {
+        if (served.has(app) || listens.has(listen)) continue;
+        served.set(app, listen);
+        listens.add(listen);
+      }
+    }
+    idx.workloadInbound.set(key, served);
+    for (const parsed of list) parsed.served = served;
+  }
 
   for (const c of view.configs.values()) push(idx.configs, workloadKey(c.namespace, c.service, c.plugin), c);
   for (const list of idx.configs.values()) list.sort(byName);

@@ -24,7 +24,7 @@ function baseView(configText?: string): ClusterView {
       service('shop', 'web', [{ port: 8080, name: 'http' }]),
       service('shop', 'orders', [{ port: 8080, name: 'http' }]),
       service('shop', 'billing', [{ port: 8080, name: 'http' }]),
-      service('shop', 'redis', [{ port: 6379, name: 'redis' }, { port: 53, name: 'dns', protocol: 'UDP' }]),
+      service('shop', 'redis', [{ port: 6379, name: 'redis' }]),
     ],
     slices: [
       slice('shop', 'orders-a', 'orders', [{ name: 'http', port: 9000 }], [{ addresses: ['198.18.0.2'], podName: 'orders-0' }, { addresses: ['198.18.0.3'], podName: 'orders-1', ready: false, serving: true, terminating: true }]),
@@ -73,7 +73,7 @@ describe('compileDocument', () => {
     expect(compile(view, web, lastGood.config).status).toMatchObject({ state: 'invalid', source: 'last-good' });
   });
 
-  it('with no config, calls every other Service of its namespace, skipping UDP ports and itself', () => {
+  it('with no config, calls every other Service of its namespace except itself', () => {
     const doc = compile(baseView());
     expect(doc.status).toEqual({ state: 'ok', errors: [], source: 'defaults' });
     expect(doc.listeners.filter((l) => l.direction === 'outbound').map((l) => `${l.name} ${l.protocol}`)).toEqual([
@@ -83,6 +83,47 @@ describe('compileDocument', () => {
     ]);
     expect(doc.base_services?.map((s) => `${s.depend_service_alias}:${s.port}`)).toEqual(['billing:8080', 'orders:8080', 'redis:6379']);
     expect(doc.base_ports).toEqual([{ service_alias: 'web', service_id: '', port: 8081, listen_port: 65301, protocol: 'http', options: null }]);
+  });
+
+  it('leaves out a Service with a UDP port, name and all, so its UDP port keeps its ClusterIP', () => {
+    const view = baseView();
+    view.services.set('shop/jaeger', service('shop', 'jaeger', [{ port: 5778, name: 'config' }, { port: 6831, name: 'compact', protocol: 'UDP' }]));
+    view.services.set('shop/statsd', service('shop', 'statsd', [{ port: 8125, protocol: 'UDP' }]));
+    const doc = compile(view);
+    expect(doc.listeners.some((l) => l.service === 'jaeger.shop')).toBe(false);
+    expect(doc.clusters.some((c) => c.service === 'jaeger.shop')).toBe(false);
+    expect(doc.dns.records.filter((r) => r.name.startsWith('jaeger') || r.name.startsWith('statsd'))).toEqual([]);
+    expect(doc.base_services?.map((s) => s.depend_service_alias)).not.toContain('jaeger');
+    expect(doc.status.state).toBe('ok');
+    expect(doc.status.errors.map((e) => e.path)).toEqual(['services["shop/jaeger"]', 'services["shop/statsd"]']);
+  });
+
+  it('takes a set appProtocol over the port name: https or tcp on a port named http stays tcp', () => {
+    const view = baseView();
+    view.services.set('shop/vault', service('shop', 'vault', [{ port: 8200, name: 'http-api', appProtocol: 'https' }]));
+    view.services.set('shop/legacy', service('shop', 'legacy', [{ port: 9000, name: 'http', appProtocol: 'tcp' }]));
+    view.services.set('shop/rpc', service('shop', 'rpc', [{ port: 9090, name: 'api', appProtocol: 'grpc' }]));
+    const doc = compile(view);
+    const protocols = Object.fromEntries(doc.listeners.filter((l) => l.direction === 'outbound').map((l) => [l.service, l.protocol]));
+    expect(protocols).toMatchObject({ 'vault.shop': 'tcp', 'legacy.shop': 'tcp', 'rpc.shop': 'http', 'orders.shop': 'http' });
+  });
+
+  it('in a mesh file, an unset protocol leaves the name convention to decide, a set one decides', () => {
+    const mesh = parseMeshFile(
+      ['services:', '  - { name: a, namespace: shop, ports: [{ port: 8080, name: http }] }', '  - { name: b, namespace: shop, ports: [{ port: 8081, name: http, protocol: tcp }] }', '  - { name: web, namespace: shop, ports: [{ port: 9000 }] }'].join('\n'),
+      'mesh.yaml',
+    );
+    const doc = compile(mesh.view);
+    expect(doc.listeners.filter((l) => l.direction === 'outbound').map((l) => `${l.service} ${l.protocol}`)).toEqual(['a.shop http', 'b.shop tcp']);
+  });
+
+  it('leaves out a Service with internalTrafficPolicy Local: one document cannot pick each pod\'s node-local endpoints', () => {
+    const view = baseView();
+    view.services.set('shop/billing', service('shop', 'billing', [{ port: 8080, name: 'http' }], { nodeLocal: true }));
+    const doc = compile(view);
+    expect(doc.listeners.some((l) => l.service === 'billing.shop')).toBe(false);
+    expect(doc.dns.records.some((r) => r.name.startsWith('billing'))).toBe(false);
+    expect(doc.status.errors).toEqual([{ path: 'services["shop/billing"]', message: expect.stringContaining('internalTrafficPolicy is Local') }]);
   });
 
   it('gives two dependencies on the same port separate VIPs', () => {
@@ -148,7 +189,7 @@ describe('compileDocument', () => {
       });
       const doc = compile(v, { namespace: 'demo', service: 'web', plugin: 'mesh' });
       expect(doc.listeners.filter((l) => l.direction === 'outbound').map((l) => l.name)).toEqual(['outbound|echo.demo|9000']);
-      expect(doc.status.errors.map((e) => e.path)).toEqual(['services["demo/orders"]', 'services["demo/side"]']);
+      expect(doc.status.errors.map((e) => e.path).filter((p) => p.startsWith('services'))).toEqual(['services["demo/orders"]', 'services["demo/side"]']);
     });
 
     it('an unknown app-bind value is reported and read as wildcard', () => {
@@ -167,6 +208,42 @@ describe('compileDocument', () => {
     ]);
     const billing = doc.clusters.find((c) => c.name === 'outbound|billing.shop|8080')!;
     expect(billing.endpoints.map((e) => `${e.address}:${e.port}:${e.meshed}`)).toEqual(['198.18.0.9:8080:false']);
+  });
+
+  it('of a dual-stack Service takes the IPv4 slices only (the VIP stands in for the IPv4 ClusterIP); IPv6 ones serve an IPv6-only Service', () => {
+    const view = baseView();
+    view.slices.set('shop/orders-v6', slice('shop', 'orders-v6', 'orders', [{ name: 'http', port: 9000 }], [{ addresses: ['fd00::2'], podName: 'orders-0' }], 'IPv6'));
+    view.services.set('shop/v6', service('shop', 'v6', [{ port: 7000 }]));
+    view.slices.set('shop/v6-a', slice('shop', 'v6-a', 'v6', [{ port: 7000 }], [{ addresses: ['fd00::9'] }], 'IPv6'));
+    const doc = compile(view);
+    expect(doc.clusters.find((c) => c.name === 'outbound|orders.shop|8080')!.endpoints.map((e) => e.address)).toEqual(['198.18.0.2', '198.18.0.3']);
+    expect(doc.clusters.find((c) => c.name === 'outbound|v6.shop|7000')!.endpoints.map((e) => `${e.address}:${e.port}`)).toEqual(['fd00::9:7000']);
+  });
+
+  it('reads unset conditions as kube-proxy does: ready and serving true, terminating false', () => {
+    const view = baseView();
+    view.slices.set('shop/billing-a', slice('shop', 'billing-a', 'billing', [{ name: 'http', port: 8080 }], [{ addresses: ['198.18.0.9'] }, { addresses: ['198.18.0.10'], ready: false, terminating: true }]));
+    const doc = compile(view);
+    expect(doc.clusters.find((c) => c.name === 'outbound|billing.shop|8080')!.endpoints.map(({ address, ready, serving, terminating }) => ({ address, ready, serving, terminating }))).toEqual([
+      { address: '198.18.0.10', ready: false, serving: true, terminating: true },
+      { address: '198.18.0.9', ready: true, serving: true, terminating: false },
+    ]);
+  });
+
+  it('rewrites an endpoint only to a listen port its sidecar serves: a pod whose map lost to the workload\'s is called directly', () => {
+    // A rollout moves orders from 9000 to 9001 behind a named targetPort; both pods got 65301.
+    const view = baseView();
+    view.slices.set('shop/orders-new', slice('shop', 'orders-new', 'orders', [{ name: 'http', port: 9001 }], [{ addresses: ['198.18.0.4'], podName: 'orders-1b' }]));
+    view.pods.set('shop/orders-1b', pod('shop', 'orders-1b', 'orders', '9001=65301', '198.18.0.4'));
+    const doc = compile(view);
+    expect(doc.clusters.find((c) => c.name === 'outbound|orders.shop|8080')!.endpoints.map((e) => `${e.pod} ${e.address}:${e.port} ${e.meshed}`)).toEqual([
+      'orders-0 198.18.0.2:65301 true',
+      'orders-1 198.18.0.3:9000 false',
+      'orders-1b 198.18.0.4:9001 false',
+    ]);
+    const orders = compile(view, { namespace: 'shop', service: 'orders', plugin: 'mesh' });
+    expect(orders.listeners.filter((l) => l.direction === 'inbound').map((l) => `${l.port}>${l.appPort}`)).toEqual(['65301>9000']);
+    expect(orders.status.errors).toContainEqual({ path: 'pods/orders-1b.annotations["sidemesh.io/inbound-ports"]', message: expect.stringContaining('9001=65301 disagrees') });
   });
 
   it('builds the inbound listener from the pod annotation with the protocol of its own Service port', () => {

@@ -33,6 +33,11 @@ describe('toServiceView', () => {
     });
   });
 
+  it('reads internalTrafficPolicy: Local as nodeLocal; Cluster or unset leaves it out', () => {
+    expect(toServiceView({ metadata: md(), spec: { internalTrafficPolicy: 'Local' } })).toMatchObject({ view: { nodeLocal: true } });
+    for (const spec of [{ internalTrafficPolicy: 'Cluster' }, {}]) expect((toServiceView({ metadata: md(), spec }) as { view: object }).view).not.toHaveProperty('nodeLocal');
+  });
+
   it('reads a watch-event timestamp string the same as a list Date', () => {
     const fromWatch = toServiceView({ metadata: md({ creationTimestamp: '2024-05-01T10:00:00Z' }), spec: { type: 'NodePort', clusterIP: '10.96.0.1' } });
     expect(fromWatch).toMatchObject({ view: { creationTimestamp: '2024-05-01T10:00:00Z', type: 'NodePort', headless: false, ports: [] } });
