@@ -72,16 +72,7 @@ export function buildIndex(view: ClusterView): ViewIndex {
   }
   for (const [key, list] of idx.workloadPods) {
     list.sort((a, b) => byName(a.pod, b.pod));
-    const served = new Map<number, number>();
-    const listens = new Set<number>();
-    for (const { inbound } of list) {
-      if (!(inbound instanceof Map)) continue;
-      for (const [app, listen] of inbound) {
-        if (served.has(app) || listens.has(listen)) continue;
-        served.set(app, listen);
-        listens.add(listen);
-      }
-    }
+    const served = list.length === 1 && list[0].inbound instanceof Map && distinctValues(list[0].inbound) ? list[0].inbound : mergeInbound(list);
     idx.workloadInbound.set(key, served);
     for (const parsed of list) parsed.served = served;
   }
@@ -91,4 +82,26 @@ export function buildIndex(view: ClusterView): ViewIndex {
   for (const s of view.services.values()) push(idx.servicesByNamespace, s.namespace, s);
   for (const list of idx.servicesByNamespace.values()) list.sort(byName);
   return idx;
+}
+
+/** The pods' maps merged in order, the first claim of an app or a listen port winning. */
+function mergeInbound(list: readonly ParsedPod[]): Map<number, number> {
+  const served = new Map<number, number>();
+  const listens = new Set<number>();
+  for (const { inbound } of list) {
+    if (!(inbound instanceof Map)) continue;
+    for (const [app, listen] of inbound) {
+      if (served.has(app) || listens.has(listen)) continue;
+      served.set(app, listen);
+      listens.add(listen);
+    }
+  }
+  return served;
+}
+
+/** Whether no two app ports share a listen port (then a lone pod's map is served as it is). */
+function distinctValues(map: ReadonlyMap<number, number>): boolean {
+  const values = [...map.values()];
+  for (let i = 1; i < values.length; i++) if (values.indexOf(values[i]) < i) return false;
+  return true;
 }
