@@ -124,6 +124,12 @@ export function compileDocument(input: CompileInput): ResourceDocument | undefin
   if (config !== undefined) {
     for (const s of config.services) {
       const svc = view.services.get(`${s.namespace}/${s.name}`);
+      // Named by the config, yet left to cluster DNS (callable): say why, once per Service. One that
+      // does not exist yet is no problem: it is meshed when it appears.
+      if (svc !== undefined && (svc.headless || svc.type === 'ExternalName')) {
+        const path = `services["${s.namespace}/${s.name}"]`;
+        if (!problems.some((p) => p.path === path)) problems.push({ path, message: `${svc.headless ? 'headless' : 'ExternalName'}: no single address for a VIP to stand in for; not meshed, callers use cluster DNS` });
+      }
       if (!callable(svc, options.vips)) continue;
       targets.set(`${svc.namespace}/${svc.name}`, svc);
       const key = outboundName(svc, s.entry.port);

@@ -126,6 +126,29 @@ describe('compileDocument', () => {
     expect(doc.status.errors).toEqual([{ path: 'services["shop/billing"]', message: expect.stringContaining('internalTrafficPolicy is Local') }]);
   });
 
+  it('says why a headless or ExternalName Service the plugin config names is left to cluster DNS', () => {
+    const config = JSON.stringify({
+      base_services: [
+        { service_alias: 'web', depend_service_alias: 'db', port: 5432 },
+        { service_alias: 'web', depend_service_alias: 'db', port: 5433 },
+        { service_alias: 'web', depend_service_alias: 'payments', port: 443 },
+        { service_alias: 'web', depend_service_alias: 'later', port: 80 },
+        { service_alias: 'web', depend_service_alias: 'orders', port: 8080 },
+      ],
+    });
+    const view = baseView(config);
+    view.services.set('shop/db', service('shop', 'db', [{ port: 5432, name: 'pg' }, { port: 5433, name: 'pg2' }], { headless: true }));
+    view.services.set('shop/payments', service('shop', 'payments', [{ port: 443, name: 'https' }], { type: 'ExternalName' }));
+    const doc = compile(view);
+    expect(doc.listeners.filter((l) => l.direction === 'outbound').map((l) => l.service)).toEqual(['orders.shop']);
+    expect(doc.status.state).toBe('ok');
+    // Once per Service; `later` does not exist yet, which is no problem.
+    expect(doc.status.errors).toEqual([
+      { path: 'services["shop/db"]', message: expect.stringContaining('headless') },
+      { path: 'services["shop/payments"]', message: expect.stringContaining('ExternalName') },
+    ]);
+  });
+
   it('gives two dependencies on the same port separate VIPs', () => {
     const doc = compile(baseView());
     const [billing, orders] = doc.listeners.filter((l) => l.port === 8080 && l.direction === 'outbound');
