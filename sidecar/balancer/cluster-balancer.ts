@@ -57,6 +57,8 @@ export class ClusterBalancer {
   #picker: Picker = emptyPicker;
   #usable: readonly EndpointState[] = [];
   #tierSize = 0;
+  /** How many endpoints of that tier are ejected (maxEjectionPercent is a share of the tier). */
+  #tierEjected = 0;
   #panic = false;
 
   constructor(cluster: Cluster, options: { clock?: Clock; random?: () => number } = {}) {
@@ -122,8 +124,11 @@ export class ClusterBalancer {
   /** Every kind counts toward the streak. Reports about an endpoint no longer in the cluster are ignored. */
   onFailure(ep: EndpointState, _kind: FailureKind): void {
     if (this.#states.get(ep.key) !== ep) return;
+    const now = this.#clock.now();
+    // Ejections that are over free their share of the tier first, as on pick.
+    if (this.#outlier.ejectedCount > 0 && this.#outlier.expire(now)) this.#dirty = true;
     if (this.#dirty) this.#rebuild();
-    const duration = this.#outlier.failure(ep.key, this.#clock.now(), this.#tierSize);
+    const duration = this.#outlier.failure(ep.key, now, this.#tierSize, this.#tierEjected);
     if (duration === 0) return;
     this.#dirty = true;
     this.onEject?.(ep, duration);
@@ -197,7 +202,10 @@ export class ClusterBalancer {
       if (e.ready && !e.terminating) p0.push(e);
       else if (e.terminating && (e.serving || e.ready)) p1.push(e);
     }
-    this.#tierSize = p0.length > 0 ? p0.length : p1.length;
+    const tierInUse = p0.length > 0 ? p0 : p1;
+    this.#tierSize = tierInUse.length;
+    this.#tierEjected = 0;
+    for (const e of tierInUse) if (this.#outlier.isEjected(e.key)) this.#tierEjected++;
     this.#usable = [];
     this.#panic = false;
     const threshold = this.policy.healthyPanicThreshold;

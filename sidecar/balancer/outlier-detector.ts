@@ -87,14 +87,16 @@ export class OutlierDetector {
 
   /**
    * Counts a failed attempt. Returns the ejection time in ms when this failure ejects the endpoint,
-   * else 0. `tierSize` is the number of endpoints in the tier the balancer is using.
+   * else 0. `tierSize` is the number of endpoints in the tier the balancer is using and
+   * `tierEjected` how many of those are ejected: one ejected and then terminating (another tier)
+   * must not use up the ready tier's allowance for the rest of its ejection.
    */
-  failure(key: string, now: number, tierSize: number): number {
+  failure(key: string, now: number, tierSize: number, tierEjected: number): number {
     const p = this.#policy;
     const r = this.#records.get(key);
     if (r === undefined || p.consecutiveErrors <= 0 || r.ejectedUntil > 0) return 0;
     r.streak++;
-    if (r.streak < p.consecutiveErrors || this.#ejected >= maxEjected(tierSize, p.maxEjectionPercent)) return 0;
+    if (r.streak < p.consecutiveErrors || tierEjected >= maxEjected(tierSize, p.maxEjectionPercent)) return 0;
     if (p.intervalMs > 0) r.ejections = Math.max(0, r.ejections - Math.floor((now - r.returnedAt) / p.intervalMs));
     r.ejections++;
     const duration = Math.min(p.baseEjectionTimeMs * r.ejections, Math.max(MAX_EJECTION_MS, p.baseEjectionTimeMs));

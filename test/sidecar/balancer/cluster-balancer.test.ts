@@ -158,6 +158,40 @@ describe('ClusterBalancer: outlier detection', () => {
   });
 });
 
+describe('ClusterBalancer: maxEjectionPercent is a share of the tier in use', () => {
+  it('an ejected endpoint that moved to the terminating tier does not use up the ready tier\'s allowance', () => {
+    const clock = new FakeClock();
+    const p = { outlier: { consecutiveErrors: 1, intervalMs: 1000, baseEjectionTimeMs: 60_000, maxEjectionPercent: 10 } };
+    const b = new ClusterBalancer(cluster([endpoint(1), endpoint(2), endpoint(3)], p), { clock, random: mulberry32(5) });
+    const ejected: string[] = [];
+    b.onEject = (ep) => ejected.push(ep.key);
+    b.onFailure(findState(b, 1), 'status5xx');
+    expect(ejected).toEqual(['10.0.0.1:80']);
+    // A rollout: the ejected pod now terminates, a new one is ready. The ready tier has none ejected.
+    b.update(cluster([endpoint(1, { ready: false, terminating: true }), endpoint(2), endpoint(3), endpoint(4)], p));
+    b.onFailure(findState(b, 2), 'status5xx');
+    expect(ejected).toEqual(['10.0.0.1:80', '10.0.0.2:80']);
+    // Within the tier the limit holds: one of three (at least one, 10 % of 3 rounds down to 0).
+    b.onFailure(findState(b, 3), 'status5xx');
+    expect(ejected).toHaveLength(2);
+    expect(keysOf(b)).toEqual(new Set(['10.0.0.3:80', '10.0.0.4:80']));
+  });
+
+  it('an ejection whose time is up frees its share before the next failure is judged, without a pick between', () => {
+    const clock = new FakeClock();
+    const p = { outlier: { consecutiveErrors: 1, intervalMs: 1000, baseEjectionTimeMs: 1000, maxEjectionPercent: 10 } };
+    const b = new ClusterBalancer(cluster([endpoint(1), endpoint(2), endpoint(3)], p), { clock, random: mulberry32(6) });
+    const ejected: string[] = [];
+    b.onEject = (ep) => ejected.push(ep.key);
+    const e2 = findState(b, 2);
+    b.onFailure(findState(b, 1), 'status5xx');
+    clock.advance(1000);
+    // No pick since (findState picks): the failure itself must notice that 10.0.0.1 is back.
+    b.onFailure(e2, 'status5xx');
+    expect(ejected).toEqual(['10.0.0.1:80', '10.0.0.2:80']);
+  });
+});
+
 describe('ClusterBalancer: update', () => {
   it('keeps state (active, ejection, object identity) for endpoints that stay and drops removed ones', () => {
     const clock = new FakeClock();
