@@ -7,7 +7,6 @@
  * This is a composition root above the parts (like bin/): it may import each of them.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { get as httpGet } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -177,13 +176,15 @@ export async function main(args: string[], env: Env): Promise<number> {
     let announced = false;
     let stopRequested: () => void = () => {};
     const stopped = new Promise<void>((r) => (stopRequested = r));
-    const onApplied = async (doc: ResourceDocument) => {
+    const onApplied = (doc: ResourceDocument) => {
       dns?.update(doc.dns);
       if (!announced && sidecar?.adminAddress !== undefined && dns !== undefined) {
         announced = true;
         // Bound ports, not the flags: port 0 means "any free port".
         const bound = { dnsPort: dns.address.port, metricsPort: sidecar.metricsAddress!.port, adminPort: sidecar.adminAddress.port };
-        out(banner(doc, flags.file, bound, discoverUrl, discover.url, await unboundListeners(sidecar.adminAddress.port)));
+        // Not bound, most likely because another `up` of the same mesh holds those VIPs: the banner
+        // must not offer commands that would reach that other process.
+        out(banner(doc, flags.file, bound, discoverUrl, discover.url, new Set(sidecar.degradedListeners)));
       }
     };
     const proxy = (sidecar = new Sidecar({
@@ -202,7 +203,7 @@ export async function main(args: string[], env: Env): Promise<number> {
     stack.push({ name: 'sidecar', close: () => proxy.close() });
     await proxy.start();
     // What onDocumentApplied was given, in case it ran before the banner could be printed.
-    if (proxy.servable !== undefined) await onApplied(proxy.servable);
+    if (proxy.servable !== undefined) onApplied(proxy.servable);
 
     const onSignal = () => stopRequested();
     process.once('SIGINT', onSignal);
@@ -242,30 +243,6 @@ function portInUse(err: unknown, ports: Pick<UpFlags, 'discoverPort' | 'dnsPort'
     return `${where} is already in use. Another sidemesh up? Stop it first${move}.`;
   }
   return undefined;
-}
-
-/**
- * What the sidecar could not bind (its admin `/ready`), most likely because another `up` of the same
- * mesh holds those VIPs: the banner must not offer commands that would reach that other process.
- */
-function unboundListeners(adminPort: number): Promise<ReadonlySet<string>> {
-  return new Promise((resolve) => {
-    // agent: false, so no kept-alive socket outlives the request.
-    const req = httpGet({ host: '127.0.0.1', port: adminPort, path: '/ready', agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => {
-        try {
-          const names = (JSON.parse(body) as { degradedListeners?: unknown }).degradedListeners;
-          resolve(new Set(Array.isArray(names) ? names.filter((n): n is string => typeof n === 'string') : []));
-        } catch {
-          resolve(new Set());
-        }
-      });
-    });
-    req.on('error', () => resolve(new Set()));
-  });
 }
 
 function banner(doc: ResourceDocument, file: string, bound: { dnsPort: number; metricsPort: number; adminPort: number }, discoverUrl: string, discoverBase: string, unbound: ReadonlySet<string>): string {

@@ -109,6 +109,11 @@ export class Sidecar {
     return this.#applier.servable;
   }
 
+  /** Names of the listeners of the document in force that are not bound (what /ready lists). */
+  get degradedListeners(): string[] {
+    return this.#applier.degraded;
+  }
+
   /** Bound addresses (port 0 in the config resolves here). */
   get adminAddress(): HostPort | undefined {
     return this.#adminAt;
