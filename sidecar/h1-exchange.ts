@@ -14,7 +14,7 @@ import type { ClientConn } from './h1-connection.ts';
 import { downstreamResponseHead, headerList, responseFraming, upstreamRequestHead, type Framing, type RequestScan, type ScannedHead } from './h1-heads.ts';
 import { H1RequestBody } from './h1-request-body.ts';
 import { writeText } from './handle-write.ts';
-import { hashValue } from './http-headers.ts';
+import { hashKeyOf } from './http-headers.ts';
 import { methodLabel, type TrafficMetrics } from './metrics.ts';
 import { causeOf, type AttemptFailure, type ProxyCause } from './proxy-error.ts';
 import { failureRetryable, statusRetryable } from './retry-rules.ts';
@@ -105,7 +105,7 @@ export class H1Exchange {
     // one (RFC 9112 §3.2): the address the client connected to, as nginx sends its proxy host.
     if (this.scan.hosts === 0) this.head = withHost(this.head, this.client.localAuthority);
     const hashOn = up.policy.hashOn;
-    if (hashOn !== null) this.hashKey = hashOn.kind === 'source' ? this.client.remoteAddress : hashValue(this.client.headersOf(this), hashOn.kind, hashOn.name);
+    if (hashOn !== null) this.hashKey = hashKeyOf(hashOn, this.client.remoteAddress, () => this.client.headersOf(this));
     const timeoutMs = up.policy.requestTimeoutMs;
     if (timeoutMs > 0) this.timer = setTimeout(() => this.onTimeout(), timeoutMs);
     this.dispatch();

@@ -16,7 +16,7 @@ import type { Dispatcher } from 'undici';
 import { Backoff } from '../lib/backoff.ts';
 import type { EndpointState } from './balancer/endpoint-state.ts';
 import { ClientClosedError, RequestTimeoutError } from './errors.ts';
-import { downstreamResponseHeaders, hashValue, hasRequestBody, upstreamRequestHeaders } from './http-headers.ts';
+import { downstreamResponseHeaders, hashKeyOf, hasRequestBody, upstreamRequestHeaders } from './http-headers.ts';
 import { methodLabel, type SidecarMetrics } from './metrics.ts';
 import { causeOf, classifyUpstreamError, countFault, sendProxyError, type AttemptFailure, type ProxyCause } from './proxy-error.ts';
 import { RequestBody } from './request-body.ts';
@@ -123,7 +123,7 @@ class Exchange {
     this.headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, source);
     this.hasBody = hasRequestBody(req.headers);
     const hashOn = this.up.policy.hashOn;
-    if (hashOn !== null) this.hashKey = hashOn.kind === 'source' ? source : hashValue(req.headers, hashOn.kind, hashOn.name);
+    if (hashOn !== null) this.hashKey = hashKeyOf(hashOn, source, () => req.headers);
     this.res.once('close', this.onClientClose);
     const timeoutMs = this.up.policy.requestTimeoutMs;
     if (timeoutMs > 0) this.timer = setTimeout(this.onTimeout, timeoutMs);

@@ -7,6 +7,7 @@
  * Connection header names. `TE: trailers` is kept, as Envoy does, because gRPC needs it end to end.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import type { HashOn } from '../lib/contract.ts';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
@@ -104,6 +105,14 @@ export function hasRequestBody(headers: IncomingHttpHeaders): boolean {
   const cl = headers['content-length'];
   if (cl !== undefined) return cl !== '0';
   return headers['transfer-encoding'] !== undefined;
+}
+
+/**
+ * What `ring_hash` hashes for a request: the client's address, or a header's or cookie's value
+ * (`headers` is asked only then; undefined when absent). One rule for both HTTP engines and upgrades.
+ */
+export function hashKeyOf(hashOn: HashOn, clientAddress: string | undefined, headers: () => IncomingHttpHeaders): string | undefined {
+  return hashOn.kind === 'source' ? clientAddress : hashValue(headers(), hashOn.kind, hashOn.name);
 }
 
 /** The value `ring_hash` hashes for a header or cookie policy; undefined when absent. */

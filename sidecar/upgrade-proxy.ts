@@ -11,7 +11,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { headersObject } from './h1-heads.ts';
-import { hashValue, upstreamRequestHeaders } from './http-headers.ts';
+import { hashKeyOf, upstreamRequestHeaders } from './http-headers.ts';
 import { methodLabel, type SidecarMetrics } from './metrics.ts';
 import { faultStatus, sendRawProxyError, type ProxyCause } from './proxy-error.ts';
 import { watchSocketPair } from './socket-pair.ts';
@@ -52,7 +52,7 @@ export function forwardUpgrade(req: UpgradeRequest, client: Socket, head: Buffer
   // The same ring-hash key as the connection's HTTP requests: sticky sessions (Socket.IO's polling
   // requests, then its WebSocket) need the upgrade on the pod the session's cookie or header names.
   const hashOn = up.policy.hashOn;
-  const hashKey = hashOn === null ? undefined : hashOn.kind === 'source' ? req.remoteAddress : hashValue(headersObject(req.rawHeaders), hashOn.kind, hashOn.name);
+  const hashKey = hashOn === null ? undefined : hashKeyOf(hashOn, req.remoteAddress, () => headersObject(req.rawHeaders));
   const ep = b.pick(hashKey !== undefined ? { hashKey } : undefined);
   if (ep === undefined) return fail('no_healthy_upstream');
   if (!b.tryAcquireConnection()) return fail('overflow');
