@@ -174,7 +174,7 @@ export class HttpListener {
     this.#responding.set(req.socket, { req, res });
     // A draining listener answers what it already accepted but asks clients to reconnect elsewhere.
     if (this.#draining) res.shouldKeepAlive = false;
-    const refused = refusal(scanRequest(req.rawHeaders), req.httpVersionMajor === 1 && req.httpVersionMinor === 0);
+    const refused = requestRefusal(req);
     if (refused !== undefined) {
       req.resume();
       res.shouldKeepAlive = false;
@@ -198,7 +198,7 @@ export class HttpListener {
     const s = this.state;
     // The request rules hold for upgrades too (the fast path checks them before its upgrade): with
     // two Hosts the sidecar would route on one while the app reads the other.
-    const refused = refusal(scanRequest(req.rawHeaders), req.httpVersionMajor === 1 && req.httpVersionMinor === 0);
+    const refused = requestRefusal(req);
     if (refused !== undefined) return sendRawProxyError(socket, refused, this.#metrics);
     let up = s.cluster;
     if (up === undefined) {
@@ -231,6 +231,11 @@ export class HttpListener {
     }
     sendRawProxyError(socket, cause, this.#metrics);
   };
+}
+
+/** The request rules (h1-heads.ts `refusal`) for a head node:http parsed. */
+function requestRefusal(req: IncomingMessage): ReturnType<typeof refusal> {
+  return refusal(scanRequest(req.rawHeaders), req.httpVersionMajor === 1 && req.httpVersionMinor === 0);
 }
 
 /** Runs `then` once `res` is done, sent whole ('finish') or cut ('close'). */
