@@ -37,7 +37,7 @@ function meshedPod(idx: ViewIndex, namespace: string, podName: string | undefine
 
 /**
  * The pod's inbound listen port for `appPort`, when its sidecar really serves it. A sidecar serves its
- * workload's one map (view-index.ts, workloadInbound), not its own pod's annotation: during a rollout
+ * workload's one map (view-index.ts, ParsedPod.served), not its own pod's annotation: during a rollout
  * that moves the app port, a new pod's 8081=65301 loses to an old pod's 8080=65301, its sidecar
  * forwards 65301 to 8080 where nothing listens, and peers must call its 8081 directly instead.
  */

@@ -10,7 +10,7 @@ import { portProtocol, serviceEndpoints, targetPorts } from './compile-endpoints
 import { buildRouteConfigs, domainOwners } from './compile-routes.ts';
 import type { HttpListenerRef, RoutedRule } from './compile-routes.ts';
 import { buildDns } from './compile-dns.ts';
-import type { ClusterView, ServiceView } from './model.ts';
+import type { ClusterView, ServicePortView, ServiceView } from './model.ts';
 import { readPluginConfigMaps } from './plugin-config.ts';
 import type { ParsedService, PluginConfig } from './plugin-config.ts';
 import { DEFAULT_POLICY, parseOptions } from './plugin-options.ts';
@@ -47,8 +47,30 @@ export function outboundName(service: ServiceView, port: number): string {
 }
 
 function callable(s: ServiceView | undefined, vips: ReadonlyMap<string, string>): s is ServiceView {
-  // Headless Services have no single address to stand in for, ExternalName ones no endpoints: callers use cluster DNS.
-  return s !== undefined && !s.headless && s.type !== 'ExternalName' && vips.has(`${s.namespace}/${s.name}`);
+  return s !== undefined && dnsOnly(s) === undefined && vips.has(`${s.namespace}/${s.name}`);
+}
+
+/** Headless Services have no single address to stand in for, ExternalName ones no endpoints: callers use cluster DNS. */
+function dnsOnly(s: ServiceView): 'headless' | 'ExternalName' | undefined {
+  return s.headless ? 'headless' : s.type === 'ExternalName' ? 'ExternalName' : undefined;
+}
+
+/**
+ * Why a Service the workload may call stays off the mesh, its callers going to its ClusterIP, or
+ * undefined. `tcpPorts`: its TCP ports; `podPorts`: ports bound on every address of the pods.
+ */
+function offMesh(svc: ServiceView, tcpPorts: readonly ServicePortView[], podPorts: ReadonlySet<number>): string | undefined {
+  // The sidecar proxies TCP only. A name on the VIP would send the Service's UDP/SCTP traffic
+  // (a DNS server's 53/UDP, a Jaeger agent's 6831/UDP) to a loopback address where nothing
+  // listens: such a Service is left out, name and all, so every port keeps its ClusterIP.
+  const notTcp = svc.ports.find((p) => p.protocol !== 'TCP');
+  if (notTcp !== undefined) return `port ${notTcp.port}/${notTcp.protocol} cannot be proxied (TCP only)`;
+  // One document serves the workload's pods on every node, so it cannot pick each pod's node-local
+  // endpoints; balancing over all of them would send a node agent's traffic to other nodes.
+  if (svc.nodeLocal === true) return 'internalTrafficPolicy is Local (node-local endpoints only)';
+  const clash = tcpPorts.find((p) => podPorts.has(p.port));
+  if (clash !== undefined) return `port ${clash.port} is also bound on every address of this workload's pods (${clash.port === METRICS_PORT ? "the sidecar's metrics port" : 'an app or inbound port'})`;
+  return undefined;
 }
 
 /** The plugin config in force and the document status it implies. */
@@ -77,7 +99,8 @@ export function compileDocument(input: CompileInput): ResourceDocument | undefin
   const problems: ConfigProblem[] = [...status.errors];
 
   // Inbound: the meshed pods' port map is what peers' endpoints were rewritten to, so it wins over base_ports.
-  const inbound = new Map(idx.workloadInbound.get(workloadKey(namespace, service, plugin)));
+  // Every pod of the workload carries its one served map (view-index.ts); a copy, base_ports join it.
+  const inbound = new Map(pods[0]?.served);
   for (const { pod, inbound: map } of pods) {
     const path = `pods/${pod.name}.annotations["${ANNOTATION_INBOUND_PORTS}"]`;
     if (!(map instanceof Map)) {
@@ -126,9 +149,10 @@ export function compileDocument(input: CompileInput): ResourceDocument | undefin
       const svc = view.services.get(`${s.namespace}/${s.name}`);
       // Named by the config, yet left to cluster DNS (callable): say why, once per Service. One that
       // does not exist yet is no problem: it is meshed when it appears.
-      if (svc !== undefined && (svc.headless || svc.type === 'ExternalName')) {
+      const dns = svc === undefined ? undefined : dnsOnly(svc);
+      if (dns !== undefined) {
         const path = `services["${s.namespace}/${s.name}"]`;
-        if (!problems.some((p) => p.path === path)) problems.push({ path, message: `${svc.headless ? 'headless' : 'ExternalName'}: no single address for a VIP to stand in for; not meshed, callers use cluster DNS` });
+        if (!problems.some((p) => p.path === path)) problems.push({ path, message: `${dns}: no single address for a VIP to stand in for; not meshed, callers use cluster DNS` });
       }
       if (!callable(svc, options.vips)) continue;
       targets.set(`${svc.namespace}/${svc.name}`, svc);
@@ -148,28 +172,9 @@ export function compileDocument(input: CompileInput): ResourceDocument | undefin
   for (const svc of [...targets.values()].sort((a, b) => (`${a.namespace}/${a.name}` < `${b.namespace}/${b.name}` ? -1 : 1))) {
     const vip = options.vips.get(`${svc.namespace}/${svc.name}`)!;
     const ports = svc.ports.filter((p) => p.protocol === 'TCP').sort((a, b) => a.port - b.port);
-    // The sidecar proxies TCP only. A name on the VIP would send the Service's UDP/SCTP traffic
-    // (a DNS server's 53/UDP, a Jaeger agent's 6831/UDP) to a loopback address where nothing
-    // listens: such a Service is left out, name and all, so every port keeps its ClusterIP.
-    const notTcp = svc.ports.find((p) => p.protocol !== 'TCP');
-    if (notTcp !== undefined) {
-      problems.push({ path: `services["${svc.namespace}/${svc.name}"]`, message: `port ${notTcp.port}/${notTcp.protocol} cannot be proxied (TCP only): not meshed, calls go to its ClusterIP` });
-      targets.delete(`${svc.namespace}/${svc.name}`);
-      continue;
-    }
-    // One document serves the workload's pods on every node, so it cannot pick each pod's node-local
-    // endpoints; balancing over all of them would send a node agent's traffic to other nodes.
-    if (svc.nodeLocal === true) {
-      problems.push({ path: `services["${svc.namespace}/${svc.name}"]`, message: 'internalTrafficPolicy is Local (node-local endpoints only): not meshed, calls go to its ClusterIP' });
-      targets.delete(`${svc.namespace}/${svc.name}`);
-      continue;
-    }
-    const clash = ports.find((p) => podPorts.has(p.port));
-    if (clash !== undefined) {
-      problems.push({
-        path: `services["${svc.namespace}/${svc.name}"]`,
-        message: `port ${clash.port} is also bound on every address of this workload's pods (${clash.port === METRICS_PORT ? "the sidecar's metrics port" : 'an app or inbound port'}): not meshed, calls go to its ClusterIP`,
-      });
+    const why = offMesh(svc, ports, podPorts);
+    if (why !== undefined) {
+      problems.push({ path: `services["${svc.namespace}/${svc.name}"]`, message: `${why}: not meshed, calls go to its ClusterIP` });
       targets.delete(`${svc.namespace}/${svc.name}`);
       continue;
     }

@@ -9,7 +9,12 @@ export interface ParsedPod {
   pod: MeshedPodView;
   /** appPort → listenPort, or the parse error of the annotation. */
   inbound: Map<number, number> | { error: string };
-  /** The map its sidecar serves: its workload's (workloadInbound), the same object for each of its pods. */
+  /**
+   * The appPort → listenPort map its sidecar serves: its workload's, the same object for each of its
+   * pods, merged over them in name order, first claim of an app or listen port winning. Pods of one
+   * workload can disagree (a rollout that moves a named target port 8080 → 8081 gives 8080=65301 and
+   * 8081=65301), and the one document, so every pod's sidecar, serves this map.
+   */
   served?: Map<number, number>;
 }
 
@@ -21,13 +26,6 @@ export interface ViewIndex {
   podsByIp: Map<string, ParsedPod>;
   /** `namespace/service/plugin` → the workload's meshed pods, sorted by name. */
   workloadPods: Map<string, ParsedPod[]>;
-  /**
-   * `namespace/service/plugin` → the appPort → listenPort map its document serves (compile.ts),
-   * merged over its pods in name order, first claim of an app or listen port winning. Pods of one
-   * workload can disagree (a rollout that moves a named target port 8080 → 8081 gives 8080=65301 and
-   * 8081=65301), and every pod's sidecar serves this one map.
-   */
-  workloadInbound: Map<string, Map<number, number>>;
   /**
    * `namespace/service/plugin` → its plugin ConfigMaps, sorted by name. More than one is an invalid
    * config (plugin-config.ts, readPluginConfigMaps): none of them is picked silently.
@@ -57,7 +55,6 @@ export function buildIndex(view: ClusterView): ViewIndex {
     podsByName: new Map(),
     podsByIp: new Map(),
     workloadPods: new Map(),
-    workloadInbound: new Map(),
     configs: new Map(),
     servicesByNamespace: new Map(),
   };
@@ -70,10 +67,9 @@ export function buildIndex(view: ClusterView): ViewIndex {
     if (pod.ip) idx.podsByIp.set(`${pod.namespace}@${pod.ip}`, parsed);
     if (pod.service) push(idx.workloadPods, workloadKey(pod.namespace, pod.service, pod.plugin), parsed);
   }
-  for (const [key, list] of idx.workloadPods) {
+  for (const list of idx.workloadPods.values()) {
     list.sort((a, b) => byName(a.pod, b.pod));
     const served = list.length === 1 && list[0].inbound instanceof Map && distinctValues(list[0].inbound) ? list[0].inbound : mergeInbound(list);
-    idx.workloadInbound.set(key, served);
     for (const parsed of list) parsed.served = served;
   }
 
