@@ -26,6 +26,11 @@ const LARGE = 64 * 1024;
 const SPARE_MAX = 256;
 const spare: Buffer[] = [];
 
+/** A 4 KiB buffer, from the pool when it has one. */
+function smallBuffer(): Buffer {
+  return spare.pop() ?? Buffer.allocUnsafeSlow(SMALL);
+}
+
 /** Directions holding a 64 KiB buffer, looked at by `shrinkQuiet` every SWEEP_MS. */
 const large = new Set<RelayDirection>();
 const SWEEP_MS = 2000;
@@ -49,7 +54,7 @@ type BufferedHandle = { useUserBuffer?: (buf: Uint8Array) => void } | null;
 export class RelayDirection {
   readonly onread: OnReadOpts;
   readonly #count: (bytes: number) => void;
-  #buffer = spare.pop() ?? Buffer.allocUnsafeSlow(SMALL);
+  #buffer = smallBuffer();
   #source: Socket | undefined;
   #target: Socket | undefined;
   #waiting = false;
@@ -89,7 +94,7 @@ export class RelayDirection {
         watchLarge(this);
       }
     } else if (n < SMALL && buf.length > SMALL) {
-      this.#buffer = spare.pop() ?? Buffer.allocUnsafeSlow(SMALL);
+      this.#buffer = smallBuffer();
       large.delete(this);
     }
     if (target.writableLength === 0) return true;
@@ -117,7 +122,7 @@ export class RelayDirection {
     }
     const handle = (source as Socket & { _handle?: BufferedHandle })._handle;
     if (this.#waiting || typeof handle?.useUserBuffer !== 'function') return;
-    const small = spare.pop() ?? Buffer.allocUnsafeSlow(SMALL);
+    const small = smallBuffer();
     handle.useUserBuffer(small);
     // The socket keeps naming the buffer it pinned last (node's private kBuffer) until its next
     // read, and that reference alone would keep the 64 KiB alive.
