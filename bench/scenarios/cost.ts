@@ -9,6 +9,9 @@ import type { ScenarioOutput } from './context.ts';
 /** The floor rows: bench/lib/node-relay.ts in scenario 1, and the client-side hop of scenario 2's relay pair. */
 const RELAY_SATURATED = 'node byte relay, saturated (scenario 1) (reference)';
 const RELAY_ROW = 'node byte relay, 1000 req/s (scenario 2) (reference)';
+/** The targets (issue #7), for the checks and for the notes that read the floor rows against them. */
+const CPU_TARGET = 0.05;
+const RSS_TARGET_MIB = 64;
 
 export function costFrom(http: ScenarioOutput | undefined, latency: ScenarioOutput | undefined): ScenarioOutput {
   const rows: Row[] = [];
@@ -45,7 +48,7 @@ export function costFrom(http: ScenarioOutput | undefined, latency: ScenarioOutp
         {
           id: 'cost-cpu-fixed-rate',
           label: 'sidecar vCPU per 1000 req/s (at 1000 req/s)',
-          target: 0.05,
+          target: CPU_TARGET,
           op: '<=',
           unit: 'vCPU',
           why: 'Every meshed pod pays this. Istio\'s Envoy sidecar needs ~0.2–0.5 vCPU per 1000 req/s (perf-anchors A1, A7), ztunnel ~0.06 (A3); sidemesh aims below the lightest of them so meshing a namespace does not double its CPU requests.',
@@ -56,7 +59,7 @@ export function costFrom(http: ScenarioOutput | undefined, latency: ScenarioOutp
         {
           id: 'cost-cpu-saturated',
           label: 'sidecar vCPU per 1000 req/s (saturated)',
-          target: 0.05,
+          target: CPU_TARGET,
           op: '<=',
           unit: 'vCPU',
           why: 'The same target under peak load, where fixed costs are amortised: the best case for the sidecar.',
@@ -67,7 +70,7 @@ export function costFrom(http: ScenarioOutput | undefined, latency: ScenarioOutp
         {
           id: 'cost-rss',
           label: 'sidecar peak RSS',
-          target: 64,
+          target: RSS_TARGET_MIB,
           op: '<=',
           unit: 'MiB',
           why: 'Rainbond\'s sidecar ran under a 64Mi limit. sidemesh injects 128Mi, because a sidecar that is the first on its node to read the node binary is charged its code pages and thrashes at 64Mi (docs/sidecar.md, Memory); the target stays at 64 MiB.',
@@ -88,13 +91,13 @@ function floorNotes(h: Record<string, number>, l: Record<string, number>): strin
   if (l.relayCpuPer1k !== undefined && l.clientCpuPer1k !== undefined) {
     notes.push(
       `At 1000 req/s the byte relay used ${l.relayCpuPer1k.toFixed(3)} vCPU per 1000 req/s (client-side hop) and the client sidecar ${l.clientCpuPer1k.toFixed(3)}: ` +
-        `${(l.clientCpuPer1k / l.relayCpuPer1k).toFixed(2)} × the floor${l.relayCpuPer1k > 0.05 ? ', and the floor alone is over the 0.05 target' : ''}.`,
+        `${(l.clientCpuPer1k / l.relayCpuPer1k).toFixed(2)} × the floor${l.relayCpuPer1k > CPU_TARGET ? `, and the floor alone is over the ${CPU_TARGET} target` : ''}.`,
     );
   }
   if (h.relayRssMiB !== undefined && h.sidecarRssMiB !== undefined) {
     notes.push(
       `Under scenario 1's load the byte relay peaked at ${h.relayRssMiB.toFixed(1)} MiB RSS and the sidecar at ${h.sidecarRssMiB.toFixed(1)} MiB: ` +
-        `${(h.sidecarRssMiB - h.relayRssMiB).toFixed(1)} MiB for everything the sidecar does beyond copying bytes, against ${Math.max(0, 64 - h.relayRssMiB).toFixed(1)} MiB that the 64 MiB target leaves.`,
+        `${(h.sidecarRssMiB - h.relayRssMiB).toFixed(1)} MiB for everything the sidecar does beyond copying bytes, against ${Math.max(0, RSS_TARGET_MIB - h.relayRssMiB).toFixed(1)} MiB that the ${RSS_TARGET_MIB} MiB target leaves.`,
     );
   }
   return notes;
